@@ -1,0 +1,126 @@
+"""Figures: samples, reconstructions, training curves, AIS diagnostics and the results table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from binlatent.io import atomic_path  # noqa: E402
+
+
+def save(fig: plt.Figure, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def image_grid(images: np.ndarray, shape: Sequence[int], n_cols: int) -> np.ndarray:
+    """Tile images (n, D) with intensities in [0, 1] into one array, one-pixel white borders."""
+    h, w = shape
+    n_rows = int(np.ceil(len(images) / n_cols))
+    grid = np.ones((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1))
+    for i, img in enumerate(images):
+        r, c = divmod(i, n_cols)
+        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = img.reshape(h, w)
+    return grid
+
+
+def plot_image_panels(panels: Mapping[str, np.ndarray], shape: Sequence[int], n_cols: int, path: str | Path) -> None:
+    """One panel per entry: a titled grid of images (pixel intensity: probability of a white pixel)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
+    for ax, (title, images) in zip(axes[0], panels.items(), strict=False):
+        im = ax.imshow(image_grid(images, shape, n_cols), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="p(pixel = 1)")
+    save(fig, path)
+
+
+def plot_reconstructions(rows: Mapping[str, np.ndarray], shape: Sequence[int], path: str | Path) -> None:
+    """Test digits (first row) and each model's reconstruction below them."""
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.3 * len(rows)), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=False):
+        ax.imshow(image_grid(images, shape, len(images)), cmap="gray", vmin=0, vmax=1)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[-1, 0].set_xlabel("test image index")
+    save(fig, path)
+
+
+def plot_training_curves(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path) -> None:
+    """One panel per stage: every curve against the epoch."""
+    panels = {
+        "stage 1: autoencoder": ("nats per image", {k: v for k, v in curves.get("stage1", {}).items() if "nll" in k}),
+        "stage 2: RBM prior": (
+            "squared error per code",
+            {k: v for k, v in curves.get("stage2", {}).items() if "reconstruction" in k},
+        ),
+        "fine-tuning: bound L_K": (
+            "nats per image",
+            {
+                f"{m} {k}": v
+                for m, c in curves.items()
+                if m.startswith("finetune")
+                for k, v in c.items()
+                if "bound" in k
+            },
+        ),
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (title, (ylabel, series)) in zip(axes, panels.items(), strict=False):
+        for label, values in series.items():
+            ax.plot(np.arange(1, len(values) + 1), values, label=label.replace("finetune_", ""))
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def plot_ais_diagnostic(
+    trace_betas: np.ndarray,
+    trace_log_weights: np.ndarray,
+    estimates: Mapping[str, tuple[float, float, float]],
+    log_z_base: float,
+    path: str | Path,
+) -> None:
+    """Left: log Z_0 + log w of each forward AIS run against beta. Right: the log Z estimates with bands."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    left.plot(trace_betas, log_z_base + trace_log_weights, color="tab:blue", alpha=0.15, lw=0.8)
+    left.plot(trace_betas, log_z_base + trace_log_weights.mean(1), color="black", lw=1.5, label="mean over runs")
+    left.set_xlabel("inverse temperature beta")
+    left.set_ylabel("log Z_0 + log w (nats)")
+    left.set_title("forward AIS runs")
+    left.legend()
+    names = list(estimates)
+    for i, name in enumerate(names):
+        mid, low, high = estimates[name]
+        low = low if np.isfinite(low) else mid
+        right.errorbar([i], [mid], yerr=[[mid - low], [high - mid]], fmt="o", capsize=6)
+    right.set_xticks(range(len(names)), names)
+    right.set_ylabel("log Z (nats)")
+    right.set_title("log Z estimates (bars: +/-3 sigma)")
+    right.grid(alpha=0.3)
+    save(fig, path)
+
+
+def plot_table(table: pd.DataFrame, path: str | Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(min(24, 2.0 + 1.6 * len(table.columns)), 0.6 + 0.35 * (len(table) + 1)))
+    ax.axis("off")
+    cells = ax.table(cellText=table.values, colLabels=list(table.columns), loc="center", cellLoc="left")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(8)
+    cells.auto_set_column_width(list(range(len(table.columns))))
+    ax.set_title(title, fontsize=10)
+    save(fig, path)

@@ -1,0 +1,141 @@
+"""Stage one (autoencoder with a noisy sigmoid code layer) and stage two (RBM on the codes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from binlatent.models import Decoder, Encoder
+from binlatent.rbm import (
+    MAX_ENUMERATION_UNITS,
+    RBM,
+    PCDState,
+    contrastive_step,
+    exact_log_likelihood,
+    reconstruction_error,
+)
+from binlatent.training import Checkpointer, batches, train_epochs
+
+
+def noisy_code(logits: torch.Tensor, noise_std: float, generator=None) -> torch.Tensor:
+    """sigmoid(logits + noise): Gaussian noise on the logits pushes the code units towards 0 or 1."""
+    noise = torch.randn(logits.shape, generator=generator, device=logits.device) * noise_std
+    return torch.sigmoid(logits + noise)
+
+
+def autoencoder_nll(
+    encoder: Encoder, decoder: Decoder, x: torch.Tensor, noise_std: float, generator=None
+) -> torch.Tensor:
+    """Mean decoder negative log-likelihood of x given its noisy code (nats per image)."""
+    code = noisy_code(encoder(x), noise_std, generator).unsqueeze(1)  # (batch, 1, n_latent)
+    return -decoder.log_prob(x, code).mean()
+
+
+def binary_code_nll(encoder: Encoder, decoder: Decoder, x: torch.Tensor, batch_size: int = 1000) -> float:
+    """Mean -log p(x | z) with the thresholded binary code z = [q(z|x) > 0.5] (nats per image)."""
+    with torch.no_grad():
+        total = sum(
+            float(decoder.log_prob(xb, (encoder(xb) > 0).float().unsqueeze(1)).sum()) for xb in x.split(batch_size)
+        )
+    return -total / len(x)
+
+
+def pretrain_autoencoder(
+    encoder: Encoder,
+    decoder: Decoder,
+    x_train: torch.Tensor,
+    x_valid: torch.Tensor,
+    cfg: Mapping[str, Any],
+    generator: torch.Generator,
+    checkpointer: Checkpointer,
+) -> list[dict[str, float]]:
+    """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise)."""
+    params = [*encoder.parameters(), *decoder.parameters()]
+    optimiser = torch.optim.Adam(params, lr=cfg["lr"])
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        total = 0.0
+        for idx in batches(len(x_train), cfg["batch_size"], generator):
+            loss = autoencoder_nll(encoder, decoder, x_train[idx], cfg["noise_std"], generator)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(idx)
+        return {"train_nll": total / len(x_train), "valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "encoder": encoder.state_dict(),
+            "decoder": decoder.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "rng": generator.get_state(),
+        }
+
+    def restore(state: dict[str, Any]) -> None:
+        encoder.load_state_dict(state["encoder"])
+        decoder.load_state_dict(state["decoder"])
+        optimiser.load_state_dict(state["optimiser"])
+        generator.set_state(state["rng"])
+
+    return train_epochs(
+        "stage 1 (autoencoder)",
+        cfg["epochs"],
+        epoch_fn,
+        snapshot,
+        restore,
+        checkpointer,
+        {"encoder": encoder, "decoder": decoder},
+    )
+
+
+def expand_schedule(schedule: Sequence[Mapping[str, Any]]) -> list[tuple[bool, int]]:
+    """Per-epoch (persistent, k) from phases like [{method: cd, k: 1, epochs: 10}, {method: pcd, ...}]."""
+    return [(phase["method"] == "pcd", int(phase["k"])) for phase in schedule for _ in range(int(phase["epochs"]))]
+
+
+def pretrain_rbm(
+    rbm: RBM,
+    v_train: torch.Tensor,
+    v_valid: torch.Tensor,
+    cfg: Mapping[str, Any],
+    generator: torch.Generator,
+    checkpointer: Checkpointer,
+) -> list[dict[str, float]]:
+    """Stage two: fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`."""
+    plan = expand_schedule(cfg["schedule"])
+    state = PCDState(rbm, cfg["batch_size"], generator)
+    exact = rbm.n_visible <= MAX_ENUMERATION_UNITS or rbm.n_hidden <= MAX_ENUMERATION_UNITS
+
+    @torch.no_grad()
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        persistent, k = plan[epoch]
+        lr = cfg["lr"] / (1 + cfg["lr_decay"] * epoch)
+        momentum = cfg["momentum"] if epoch >= cfg["momentum_warmup_epochs"] else cfg["initial_momentum"]
+        for idx in batches(len(v_train), cfg["batch_size"], generator):
+            if len(idx) == cfg["batch_size"]:  # CD pairs each row with a chain: whole batches only
+                contrastive_step(rbm, v_train[idx], state, k, persistent, lr, momentum, cfg["weight_decay"], generator)
+        metrics = {
+            "k": float(k),
+            "persistent": float(persistent),
+            "train_reconstruction": reconstruction_error(rbm, v_train),
+            "valid_reconstruction": reconstruction_error(rbm, v_valid),
+            "valid_free_energy_gap": float(rbm.free_energy(v_valid).mean() - rbm.free_energy(v_train).mean()),
+        }
+        if exact:
+            metrics["train_exact_log_likelihood"] = exact_log_likelihood(rbm, v_train)
+            metrics["valid_exact_log_likelihood"] = exact_log_likelihood(rbm, v_valid)
+        return metrics
+
+    def snapshot() -> dict[str, Any]:
+        return {"rbm": rbm.state_dict(), "pcd": state.state_dict(), "rng": generator.get_state()}
+
+    def restore(saved: dict[str, Any]) -> None:
+        rbm.load_state_dict(saved["rbm"])
+        state.load_state_dict(saved["pcd"])
+        generator.set_state(saved["rng"])
+
+    with torch.no_grad():
+        rbm.init_from_data_marginals(v_train)
+    return train_epochs("stage 2 (RBM prior)", len(plan), epoch_fn, snapshot, restore, checkpointer, {"rbm": rbm})

@@ -1,0 +1,25 @@
+"""Helpers for the thin workflow scripts: log to the rule's log file, report failures there too."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("binlatent")
+
+
+def run_logged(snakemake: Any, job: Callable[[], None]) -> None:
+    """Run `job` with logging to snakemake.log[0]; a failure is logged with its message and re-raised."""
+    logging.basicConfig(
+        filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
+    log.info("rule %s: inputs %s -> outputs %s", snakemake.rule, list(snakemake.input), list(snakemake.output))
+    try:
+        job()
+    except Exception as err:
+        log.error("%s: %s", type(err).__name__, err)
+        print(f"ERROR in rule {snakemake.rule}: {err} (log: {snakemake.log[0]})", file=sys.stderr)
+        raise
+    log.info("rule %s finished", snakemake.rule)

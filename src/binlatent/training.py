@@ -1,0 +1,118 @@
+"""The shared epoch loop: resumable checkpoints, divergence checks, progress with ETA."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from binlatent.io import load_checkpoint, save_checkpoint
+
+log = logging.getLogger("binlatent")
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or infinite value."""
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' is CUDA when present, else CPU; 'cpu' and 'cuda' are taken as they are."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config: device is 'cuda' but no CUDA device is available; use device: auto or cpu")
+    return torch.device(name)
+
+
+def check_finite(stage: str, epoch: int, values: Mapping[str, float], modules: Mapping[str, torch.nn.Module]) -> None:
+    """Stop with a message naming the stage, epoch and likely cause if anything is NaN or infinite."""
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    bad += [f"{m}.{p}" for m, mod in modules.items() for p, t in mod.named_parameters() if not torch.isfinite(t).all()]
+    if bad:
+        raise DivergenceError(
+            f"{stage} diverged at epoch {epoch + 1}: {', '.join(bad)} became NaN or infinite. "
+            "The learning rate is the likely cause: lower it in the config and rerun; "
+            "the last good checkpoint is kept."
+        )
+
+
+class Checkpointer:
+    """Resumable state of one training stage, kept outside Snakemake's outputs and removed when done."""
+
+    def __init__(self, path: str | Path, every: int, config: Mapping[str, Any] | None):
+        self.path, self.every, self.config = Path(path), every, config
+
+    def load(self) -> dict[str, Any] | None:
+        return load_checkpoint(self.path) if self.path.exists() else None
+
+    def maybe_save(self, epoch: int, state: Callable[[], dict[str, Any]]) -> None:
+        if (epoch + 1) % self.every == 0:
+            save_checkpoint(self.path, {"epoch": epoch + 1, **state()}, self.config)
+
+    def finish(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def format_metrics(metrics: Mapping[str, float]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+
+
+def train_epochs(
+    stage: str,
+    n_epochs: int,
+    epoch_fn: Callable[[int], dict[str, float]],
+    snapshot: Callable[[], dict[str, Any]],
+    restore: Callable[[dict[str, Any]], None],
+    checkpointer: Checkpointer,
+    modules: Mapping[str, torch.nn.Module],
+    should_stop: Callable[[list[dict[str, float]]], bool] = lambda history: False,
+) -> list[dict[str, float]]:
+    """Run epochs start..n_epochs, resuming from the checkpoint if there is one; return the history.
+
+    `snapshot()` returns everything needed to resume (models, optimisers, RNG states, chains),
+    `restore(state)` puts it back; the loop adds the epoch number and the history.
+    """
+    history: list[dict[str, float]] = []
+    start = 0
+    saved = checkpointer.load()
+    if saved is not None:
+        restore(saved)
+        start, history = int(saved["epoch"]), list(saved["history"])
+        log.info("%s: resuming from checkpoint at epoch %d of %d", stage, start, n_epochs)
+    t0 = time.perf_counter()
+    for epoch in range(start, n_epochs):
+        metrics = epoch_fn(epoch)
+        check_finite(stage, epoch, metrics, modules)
+        history.append({"epoch": epoch + 1, **metrics})
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / (epoch + 1 - start) * (n_epochs - epoch - 1)
+        log.info(
+            "%s epoch %d/%d %s elapsed=%.1fs eta=%.1fs",
+            stage,
+            epoch + 1,
+            n_epochs,
+            format_metrics(metrics),
+            elapsed,
+            eta,
+        )
+        checkpointer.maybe_save(epoch, lambda: {**snapshot(), "history": history})
+        if should_stop(history):
+            log.info("%s: early stop at epoch %d", stage, epoch + 1)
+            break
+    return history
+
+
+def history_arrays(history: list[dict[str, float]], prefix: str) -> dict[str, Any]:
+    """Training curves as arrays named `prefix/metric`."""
+    keys = history[0].keys() if history else []
+    return {f"{prefix}/{k}": [h[k] for h in history] for k in keys}
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A fresh shuffled cut of range(n) into batches (on the generator's device)."""
+    return list(torch.randperm(n, generator=generator, device=generator.device).split(batch_size))

@@ -1,0 +1,16 @@
+"""Stage two: the RBM prior fitted to the stage-one codes; writes the checkpoint and curves."""
+
+from binlatent import stages
+from binlatent.script import run_logged
+
+run_logged(
+    snakemake,
+    lambda: stages.pretrain_stage2(
+        snakemake.config,
+        snakemake.input.codes,
+        snakemake.output.checkpoint,
+        snakemake.output.curves,
+        snakemake.params.state,
+        snakemake.threads,
+    ),
+)
