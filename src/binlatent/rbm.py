@@ -78,7 +78,9 @@ class PCDState:
 
     def __init__(self, rbm: RBM, n_chains: int, generator=None):
         with torch.no_grad():
-            self.chains = bernoulli(torch.full((n_chains, rbm.n_hidden), 0.5, device=rbm.W.device), generator)
+            self.chains = bernoulli(
+                torch.full((n_chains, rbm.n_hidden), 0.5, dtype=rbm.W.dtype, device=rbm.W.device), generator
+            )
         self.velocity_W = torch.zeros_like(rbm.W, requires_grad=False)
         self.velocity_a = torch.zeros_like(rbm.a, requires_grad=False)
         self.velocity_b = torch.zeros_like(rbm.b, requires_grad=False)
@@ -215,10 +217,9 @@ def exact_visible_distribution(rbm: RBM) -> tuple[torch.Tensor, torch.Tensor]:
     n = rbm.n_visible
     if n > MAX_ENUMERATION_UNITS:
         raise ValueError(f"exact distribution needs at most {MAX_ENUMERATION_UNITS} visible units, got {n}")
+    W, a, b = (p.detach().double().cpu() for p in (rbm.W, rbm.a, rbm.b))
     states = all_binary_states(n, 0, 2**n)
-    log_p = -rbm.double().free_energy(states).detach()
-    rbm.float()
-    return states, torch.softmax(log_p, 0)
+    return states, torch.softmax(states @ a + F.softplus(states @ W + b).sum(-1), 0)
 
 
 def exact_log_likelihood(rbm: RBM, v: torch.Tensor) -> float:

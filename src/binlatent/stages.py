@@ -220,7 +220,7 @@ def load_model(config: Mapping[str, Any], ckpt_path: str, device: torch.device) 
 def evaluate_stage(
     config: Mapping[str, Any], data_path: str, ckpt_path: str, out_h5: str, out_csv: str, threads: int
 ) -> None:
-    """Test log-likelihood with standard error, AIS/reverse/exact log Z; HDF5 of traces and a CSV row."""
+    """Test log-likelihood with standard error, AIS/exact log Z, RAISE; HDF5 of traces and a CSV row."""
     device, generator = setup(config, "evaluate", threads)
     x = tensors(datasets.load_binarised(data_path), device)
     model, saved = load_model(config, ckpt_path, device)
@@ -247,8 +247,8 @@ RESULT_COLUMNS = [
     "log_z",
     "log_z_low",
     "log_z_high",
-    "reverse_log_z",
     "test_ll_conservative",
+    "test_ll_conservative_se",
     "exact_log_z",
     "test_ll_exact_log_z",
     "K",
@@ -266,26 +266,30 @@ def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return table[[c for c in RESULT_COLUMNS if c in table.columns] + [c for c in ("binarisation",) if c in table]]
 
 
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _with_se(row: pd.Series, key: str) -> str:
+    se = row.get(f"{key}_se")
+    return _fmt(row.get(key)) + ("" if pd.isna(se) else f" ± {se:.2f}")
+
+
 def format_results(table: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable copy: 'll +/- se', bands as [low, high], blanks for missing values."""
-
-    def fmt(value: float, digits: int = 2) -> str:
-        return "" if pd.isna(value) else f"{value:.{digits}f}"
-
+    """Human-readable copy: 'value ± se', AIS bands as [low, high], blanks where a value does not apply."""
     rows = []
     for _, r in table.iterrows():
+        band = f" [{_fmt(r.get('log_z_low'))}, {_fmt(r.get('log_z_high'))}]" if pd.notna(r.get("log_z_high")) else ""
         rows.append(
             {
                 "model": r["model"],
-                "test log-lik. (nats)": fmt(r["test_ll"])
-                + (f" ± {r['test_ll_se']:.2f}" if pd.notna(r.get("test_ll_se")) else ""),
-                "log Z (AIS, ±3σ)": f"{fmt(r.get('log_z'))} [{fmt(r.get('log_z_low'))}, {fmt(r.get('log_z_high'))}]"
-                if pd.notna(r.get("log_z_high"))
-                else fmt(r.get("log_z")),
-                "conservative (reverse AIS)": fmt(r.get("test_ll_conservative")),
-                "log Z exact": fmt(r.get("exact_log_z")),
+                "test log-lik. (nats)": _with_se(r, "test_ll"),
+                "log Z (AIS, ±3σ band)": _fmt(r.get("log_z")) + band,
+                "conservative (RAISE)": _with_se(r, "test_ll_conservative"),
+                "log Z exact": _fmt(r.get("exact_log_z")),
+                "test log-lik., exact log Z": _fmt(r.get("test_ll_exact_log_z")),
                 "parameters": "" if pd.isna(r.get("n_params")) else f"{int(r['n_params']):,}",
-                "train time (s)": fmt(r.get("train_seconds"), 0),
+                "train time (s)": _fmt(r.get("train_seconds"), 0),
                 "source": r["source"],
             }
         )
@@ -333,10 +337,7 @@ def figures_stage(
     if "hybrid" in models:
         evaluation = read_h5(models["hybrid"]["evaluation"])
         metrics = read_h5_attrs(models["hybrid"]["evaluation"])
-        estimates = {
-            "forward AIS": tuple(evaluation["ais_forward/estimate"][:3]),
-            "reverse AIS": tuple(evaluation["ais_reverse/estimate"][:3]),
-        }
+        estimates = {"forward AIS": tuple(evaluation["ais_forward/estimate"][:3])}
         if "exact_log_z" in metrics:
             estimates["exact"] = (metrics["exact_log_z"],) * 3
         plots.plot_ais_diagnostic(

@@ -1,0 +1,35 @@
+"""Shared fixtures: seeded generators and small RBMs whose exact quantities can be enumerated."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from binlatent.rbm import RBM
+
+
+@pytest.fixture
+def generator() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def random_rbm(n_visible: int, n_hidden: int, scale: float, seed: int) -> RBM:
+    """An RBM with N(0, scale^2) weights and N(0, 1) biases."""
+    g = torch.Generator().manual_seed(seed)
+    rbm = RBM(n_visible, n_hidden)
+    with torch.no_grad():
+        rbm.W.copy_(torch.randn(n_visible, n_hidden, generator=g) * scale)
+        rbm.a.copy_(torch.randn(n_visible, generator=g))
+        rbm.b.copy_(torch.randn(n_hidden, generator=g))
+    return rbm
+
+
+def brute_force_log_z(rbm: RBM) -> float:
+    """log Z summing the energy over every joint (v, h) state: independent of the free-energy code."""
+    from binlatent.rbm import all_binary_states
+
+    v = all_binary_states(rbm.n_visible, 0, 2**rbm.n_visible)
+    h = all_binary_states(rbm.n_hidden, 0, 2**rbm.n_hidden)
+    W, a, b = (p.detach().double() for p in (rbm.W, rbm.a, rbm.b))
+    neg_energy = (v @ a)[:, None] + (h @ b)[None, :] + v @ W @ h.T
+    return float(torch.logsumexp(neg_energy.flatten(), 0))
