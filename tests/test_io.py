@@ -1,0 +1,37 @@
+"""Atomic writes, provenance and safe checkpoint loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from binlatent.io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_checkpoint, write_h5
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
+
+
+def test_h5_round_trip_with_provenance(tmp_path):
+    path = tmp_path / "a.h5"
+    write_h5(path, {"x": torch.arange(6).reshape(2, 3), "curves/loss": [1.0, 0.5]}, {"seed": 9, "k": [1, 2]})
+    arrays, attrs = read_h5(path), read_h5_attrs(path)
+    assert arrays["x"].tolist() == [[0, 1, 2], [3, 4, 5]] and arrays["curves/loss"].tolist() == [1.0, 0.5]
+    assert attrs["seed"] == 9 and '"k": [1, 2]' in attrs["config"]
+    assert {"git_revision", "library_versions"} <= set(attrs)
+
+
+def test_checkpoints_load_with_weights_only_and_reject_corruption(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, {"w": torch.ones(3), "epoch": 4}, {"seed": 1})
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 4 and torch.equal(loaded["w"], torch.ones(3)) and '"seed": 1' in loaded["provenance"]
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(path)

@@ -1,0 +1,94 @@
+"""The whole DAG through the real snakemake command on configs/smoke.yaml, and its artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import snakemake
+
+from binlatent.io import load_checkpoint
+
+pytestmark = pytest.mark.workflow
+
+FIGURES = ["samples.png", "reconstructions.png", "training_curves.png", "ais_diagnostic.png", "results.png"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    result = snakemake("--cores", "2", "--configfile", "configs/smoke.yaml", "--config", f"outdir={out}", timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out
+
+
+def test_every_step_writes_its_artifact_and_log(smoke_run):
+    for path in [
+        "data/digits.h5", "stage1/autoencoder.pt", "stage1/codes.h5", "stage2/prior.pt", "stage2/prior_curves.h5",
+        "hybrid/model.pt", "hybrid/curves.h5", "hybrid/evaluation.h5", "hybrid/metrics.csv",
+        "factorised/model.pt", "factorised/evaluation.h5", "factorised/metrics.csv",
+    ]:  # fmt: skip
+        assert (smoke_run / path).stat().st_size > 0, path
+    for log in (smoke_run / "logs").glob("*.log"):
+        assert "finished" in log.read_text(), log
+    assert len(list((smoke_run / "logs").glob("*.log"))) == 8
+    assert not (smoke_run / ".state").exists() or not list((smoke_run / ".state").iterdir())
+
+
+def test_data_and_codes_have_the_right_shapes_and_ranges(smoke_run):
+    with h5py.File(smoke_run / "data" / "digits.h5") as f:
+        shapes = {k: f[k].shape for k in ("x_train", "x_valid", "x_test")}
+        assert shapes == {"x_train": (4600, 784), "x_valid": (200, 784), "x_test": (200, 784)}
+        assert f["x_train"].dtype == np.uint8 and set(np.unique(f["x_test"][()])) == {0, 1}
+    with h5py.File(smoke_run / "stage1" / "codes.h5") as f:
+        assert f["z_train"].shape == (4600, 12) and set(np.unique(f["z_train"][()])) <= {0, 1}
+        q = f["q_test"][()]
+        assert q.min() >= 0 and q.max() <= 1
+
+
+def test_every_artifact_records_its_provenance(smoke_run):
+    for path in smoke_run.rglob("*.h5"):
+        with h5py.File(path) as f:
+            assert json.loads(f.attrs["config"])["seed"] == 7, path
+            assert {"git_revision", "library_versions"} <= set(f.attrs), path
+    for path in smoke_run.rglob("*.pt"):
+        provenance = json.loads(load_checkpoint(path)["provenance"])
+        assert json.loads(provenance["config"])["seed"] == 7 and provenance["git_revision"], path
+
+
+def test_metrics_have_ais_with_band_beside_exact_log_z(smoke_run):
+    hybrid = pd.read_csv(smoke_run / "hybrid" / "metrics.csv").iloc[0]
+    factorised = pd.read_csv(smoke_run / "factorised" / "metrics.csv").iloc[0]
+    assert hybrid["log_z_low"] <= hybrid["exact_log_z"] <= hybrid["log_z_high"]
+    assert abs(hybrid["test_ll"] - hybrid["test_ll_exact_log_z"]) < 0.1
+    for row in (hybrid, factorised):
+        assert -784 * math.log(2) < row["test_ll"] < 0 and 0 < row["test_ll_se"] < 10
+        assert row["K"] == 50 and row["n_test"] == 200
+    assert hybrid["test_ll_conservative"] < 0 and math.isfinite(hybrid["test_ll_conservative_se"])
+    with h5py.File(smoke_run / "hybrid" / "evaluation.h5") as f:
+        assert f["ais_forward/log_weights"].shape == (50,)
+        assert f["per_image_unnormalised_ll"].shape == (200,)
+
+
+def test_checkpoints_rebuild_the_trained_models(smoke_run):
+    saved = load_checkpoint(smoke_run / "hybrid" / "model.pt")
+    assert saved["model_name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
+    assert torch.isfinite(saved["model"]["prior.rbm.W"]).all()
+
+
+def test_figures_and_results_table(smoke_run):
+    figures = smoke_run / "figures"
+    for name in FIGURES:
+        image = mpimg.imread(figures / name)
+        assert image.shape[0] > 200 and image.shape[1] > 200 and image.std() > 0.01, name
+    table = pd.read_csv(figures / "results.csv")
+    assert list(table["model"][:2]) == ["hybrid", "factorised"]
+    assert table["source"].str.startswith("published").sum() >= 4
+    markdown = (figures / "results.md").read_text()
+    assert "hybrid" in markdown and "±" in markdown and "full MNIST" in markdown
