@@ -92,3 +92,23 @@ def test_figures_and_results_table(smoke_run):
     assert table["source"].str.startswith("published").sum() >= 4
     markdown = (figures / "results.md").read_text()
     assert "hybrid" in markdown and "±" in markdown and "full MNIST" in markdown
+
+
+def test_the_workflow_runs_on_the_users_own_file(tmp_path):
+    """dataset=file: a small .npz of intensity images in [0, 1] goes through every rule."""
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((4, 64)) < 0.4
+    images = lambda n: np.clip(prototypes[rng.integers(0, 4, n)] * 0.9 + rng.random((n, 64)) * 0.1, 0, 1)  # noqa: E731
+    data = tmp_path / "mine.npz"
+    np.savez(data, x_train=images(400), x_test=images(100))
+    out = tmp_path / "out"
+    result = snakemake(
+        "--cores", "2", "--configfile", "configs/smoke.yaml",
+        "--config", f"outdir={out}", "dataset=file", f"data_path={data}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with h5py.File(out / "data" / "file.h5") as f:
+        assert f["x_train"].shape == (200, 64) and f["x_valid"].shape == (200, 64) and f["x_test"].shape == (100, 64)
+        assert list(f.attrs["image_shape"]) == [8, 8]
+    table = pd.read_csv(out / "figures" / "results.csv")
+    assert np.isfinite(table["test_ll"][:2]).all() and (table["test_ll"][:2] > -64 * math.log(2)).all()

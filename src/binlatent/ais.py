@@ -83,7 +83,10 @@ def anneal(
 
     E[exp(log_w)] = Z_{betas[-1]} / Z_{betas[0]}. All runs advance together as one batch. Each step
     costs two matmuls (v W and h W^T); every other operation runs in place on buffers allocated once,
-    since fresh tensors of this size each step cost more in page faults than the arithmetic.
+    since fresh tensors of this size each step cost more in page faults than the arithmetic. On the
+    CPU the uniforms come from a numpy PCG64DXSM stream seeded from `generator` (so runs stay
+    reproducible): it fills float32 about twice as fast as torch's serial mt19937 `uniform_`, which
+    otherwise takes about half as long as the two matmuls.
     """
     W, a, b = rbm.W.detach(), rbm.a.detach(), rbm.b.detach()
     base_bias = base_bias.to(W)
@@ -96,9 +99,20 @@ def anneal(
     sp_prev = torch.empty(n_runs, n_hidden, **kw)  # softplus(beta_prev x)
     sp = torch.empty(n_runs, n_hidden, **kw)  # softplus(beta x) - softplus(beta_prev x)
     h = torch.empty(n_runs, n_hidden, **kw)
-    u_h = torch.empty(n_runs, n_hidden, **kw)
     logits_v = torch.empty(n_runs, n_visible, **kw)
-    u_v = torch.empty(n_runs, n_visible, **kw)
+    uniforms = torch.empty(n_runs * (n_hidden + n_visible), **kw)  # one draw per unit and step
+    u_h, u_v = (u.view(n_runs, -1) for u in uniforms.split([n_runs * n_hidden, n_runs * n_visible]))
+    if uniforms.device.type == "cpu" and uniforms.dtype in (torch.float32, torch.float64):
+        rng = np.random.Generator(np.random.PCG64DXSM(int(torch.randint(2**62, (1,), generator=generator))))
+        uniforms_np = uniforms.numpy()
+
+        def draw() -> None:
+            rng.random(out=uniforms_np, dtype=uniforms_np.dtype)
+    else:
+
+        def draw() -> None:
+            uniforms.uniform_(generator=generator)
+
     bias_v = torch.empty(n_visible, **kw)  # (1 - beta) a0 + beta a
     step = torch.empty(n_runs, **kw)
     field = torch.empty(n_runs, **kw)  # v . (a - a0)
@@ -117,12 +131,13 @@ def anneal(
         if k in trace_row:
             trace[trace_row[k]] = log_w.cpu().numpy()
         # transition T_k leaves p_k invariant: h ~ p_k(h|v), v ~ p_k(v|h)
-        torch.lt(u_h.uniform_(generator=generator), x.sigmoid_(), out=h)
+        draw()
+        torch.lt(u_h, x.sigmoid_(), out=h)
         torch.mul(base_bias, 1 - beta, out=bias_v).add_(a, alpha=beta)
         torch.addmm(bias_v, h, W.T, alpha=beta, out=logits_v).sigmoid_()
-        torch.lt(u_v.uniform_(generator=generator), logits_v, out=v)
+        torch.lt(u_v, logits_v, out=v)
     trace_betas = np.asarray([betas_f[k] for k in trace_row])
-    return log_w, trace_betas, trace
+    return log_w, trace_betas, trace if len(trace_row) else np.asarray([])
 
 
 def ais_log_z(
