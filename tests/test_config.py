@@ -64,3 +64,12 @@ def test_every_rule_uses_the_conda_env_and_has_log_and_benchmark():
             body = text.split(f"rule {rule}:")[1].split("\nrule ")[0]
             for directive in ("log:", "benchmark:", "conda:"):
                 assert directive in body, (smk.name, rule, directive)
+
+
+def test_schema_defaults_are_the_default_config():
+    """config.yaml and the schema's defaults say the same: one source of truth for the default run."""
+    from snakemake.utils import validate
+
+    defaults: dict = {}
+    validate(defaults, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert defaults == yaml.safe_load((REPO / "config.yaml").read_text())
