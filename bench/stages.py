@@ -1,0 +1,123 @@
+"""Run every stage of the workflow in one process, without Snakemake, and time each stage.
+
+For machines where Snakemake is not installed (a lent GPU box) and for per-stage timings:
+
+    python bench/stages.py --configfile configs/smoke.yaml --device cuda --outdir results/stages
+
+Configs are merged over config.yaml as Snakemake merges them. With --data the data stage is
+skipped and that HDF5 file (written by the data stage) is used instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+try:
+    import binlatent  # noqa: F401
+except ImportError:  # running from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from binlatent import stages  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Deep update of `base` by `override`, as Snakemake merges config files."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(files: list[str], device: str | None, outdir: str | None) -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for path in files:
+        config = merged(config, yaml.safe_load(Path(path).read_text()))
+    if device:
+        config["device"] = device
+    if outdir:
+        config["outdir"] = outdir
+    return config
+
+
+def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
+    """Every stage in order; returns the wall time of each, in seconds."""
+    out = Path(config["outdir"])
+    path = lambda *parts: str(out.joinpath(*parts))  # noqa: E731
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn) -> None:
+        t0 = time.perf_counter()
+        fn()
+        timings[name] = time.perf_counter() - t0
+        logging.info("%s took %.1f s", name, timings[name])
+
+    data = data or path("data", f"{config['dataset']}.h5")
+    if not Path(data).exists():
+        timed("binarize", lambda: stages.binarize(config, data))
+    timed(
+        "pretrain_autoencoder",
+        lambda: stages.pretrain_stage1(
+            config, data, path("stage1", "autoencoder.pt"), path("stage1", "codes.h5"), path(".state", "s1.pt"), threads
+        ),
+    )
+    timed(
+        "pretrain_prior",
+        lambda: stages.pretrain_stage2(
+            config, path("stage1", "codes.h5"), path("stage2", "prior.pt"), path("stage2", "prior_curves.h5"),
+            path(".state", "s2.pt"), threads,
+        ),
+    )  # fmt: skip
+    models = {}
+    for name in stages.MODELS:
+        prior = path("stage2", "prior.pt") if name == "hybrid" else None
+        files = {k: path(name, f) for k, f in [("checkpoint", "model.pt"), ("curves", "curves.h5")]}
+        files |= {"evaluation": path(name, "evaluation.h5"), "metrics": path(name, "metrics.csv")}
+        timed(
+            f"finetune_{name}",
+            lambda: stages.finetune_stage(
+                config, name, data, path("stage1", "autoencoder.pt"), path("stage1", "codes.h5"), prior,
+                files["checkpoint"], files["curves"], path(".state", f"ft_{name}.pt"), threads,
+            ),
+        )  # fmt: skip
+        timed(
+            f"evaluate_{name}",
+            lambda: stages.evaluate_stage(
+                config, data, files["checkpoint"], files["evaluation"], files["metrics"], threads
+            ),
+        )
+        models[name] = files
+    timed(
+        "figures",
+        lambda: stages.figures_stage(
+            config, data, path("stage1", "codes.h5"), path("stage2", "prior_curves.h5"), models, path("figures"), 1
+        ),
+    )
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", action="append", default=[])
+    parser.add_argument("--device")
+    parser.add_argument("--outdir")
+    parser.add_argument("--data", help="an HDF5 file written by the data stage")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    config = load_config(args.configfile, args.device, args.outdir)
+    timings = run(config, args.data, args.threads)
+    print(json.dumps({"device": config["device"], "stage_seconds": timings}, indent=2))
+    print((Path(config["outdir"]) / "figures" / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
