@@ -51,56 +51,38 @@ def load_config(files: list[str], device: str | None, outdir: str | None) -> dic
 def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     """Every stage in order; returns the wall time of each, in seconds."""
     out = Path(config["outdir"])
-    path = lambda *parts: str(out.joinpath(*parts))  # noqa: E731
     timings: dict[str, float] = {}
 
-    def timed(name: str, fn) -> None:
+    def path(*parts: str) -> str:
+        return str(out.joinpath(*parts))
+
+    def timed(name: str, fn, *args) -> None:
         t0 = time.perf_counter()
-        fn()
+        fn(config, *args)
         timings[name] = time.perf_counter() - t0
         logging.info("%s took %.1f s", name, timings[name])
 
     data = data or path("data", f"{config['dataset']}.h5")
     if not Path(data).exists():
-        timed("binarize", lambda: stages.binarize(config, data))
-    timed(
-        "pretrain_autoencoder",
-        lambda: stages.pretrain_stage1(
-            config, data, path("stage1", "autoencoder.pt"), path("stage1", "codes.h5"), path(".state", "s1.pt"), threads
-        ),
-    )
-    timed(
-        "pretrain_prior",
-        lambda: stages.pretrain_stage2(
-            config, path("stage1", "codes.h5"), path("stage2", "prior.pt"), path("stage2", "prior_curves.h5"),
-            path(".state", "s2.pt"), threads,
-        ),
+        timed("binarize", stages.binarize, data)
+    stage1, codes, prior, prior_curves = (
+        path("stage1", "autoencoder.pt"), path("stage1", "codes.h5"), path("stage2", "prior.pt"),
+        path("stage2", "prior_curves.h5"),
     )  # fmt: skip
+    timed("pretrain_autoencoder", stages.pretrain_stage1, data, stage1, codes, path(".state", "s1.pt"), threads)
+    timed("pretrain_prior", stages.pretrain_stage2, codes, prior, prior_curves, path(".state", "s2.pt"), threads)
     models = {}
     for name in stages.MODELS:
-        prior = path("stage2", "prior.pt") if name == "hybrid" else None
         files = {k: path(name, f) for k, f in [("checkpoint", "model.pt"), ("curves", "curves.h5")]}
         files |= {"evaluation": path(name, "evaluation.h5"), "metrics": path(name, "metrics.csv")}
         timed(
-            f"finetune_{name}",
-            lambda: stages.finetune_stage(
-                config, name, data, path("stage1", "autoencoder.pt"), path("stage1", "codes.h5"), prior,
-                files["checkpoint"], files["curves"], path(".state", f"ft_{name}.pt"), threads,
-            ),
+            f"finetune_{name}", stages.finetune_stage, name, data, stage1, codes, prior if name == "hybrid" else None,
+            files["checkpoint"], files["curves"], path(".state", f"ft_{name}.pt"), threads,
         )  # fmt: skip
-        timed(
-            f"evaluate_{name}",
-            lambda: stages.evaluate_stage(
-                config, data, files["checkpoint"], files["evaluation"], files["metrics"], threads
-            ),
-        )
+        evaluation = (files["checkpoint"], files["evaluation"], files["metrics"])
+        timed(f"evaluate_{name}", stages.evaluate_stage, data, *evaluation, threads)
         models[name] = files
-    timed(
-        "figures",
-        lambda: stages.figures_stage(
-            config, data, path("stage1", "codes.h5"), path("stage2", "prior_curves.h5"), models, path("figures"), 1
-        ),
-    )
+    timed("figures", stages.figures_stage, data, codes, prior_curves, models, path("figures"), 1)
     return timings
 
 
