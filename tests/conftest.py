@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import snakemake
 
 from binlatent.rbm import RBM
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One uninterrupted run of configs/smoke.yaml through the real snakemake command; its output folder."""
+    out = tmp_path_factory.mktemp("smoke")
+    result = snakemake("--cores", "2", "--configfile", "configs/smoke.yaml", "--config", f"outdir={out}", timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import REPO, snakemake
-from test_workflow import smoke_run  # noqa: F401 - the uninterrupted reference run
 
 pytestmark = pytest.mark.workflow
 
@@ -52,7 +51,7 @@ def arrays(path: Path) -> dict[str, np.ndarray]:
         return out
 
 
-def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_path):  # noqa: F811
+def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_path):
     out = tmp_path / "killed"
     killed: set[str] = set()
     while killed != set(STAGES):

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.workflow
 FIGURES = ["samples.png", "reconstructions.png", "training_curves.png", "ais_diagnostic.png", "results.png"]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke")
-    result = snakemake("--cores", "2", "--configfile", "configs/smoke.yaml", "--config", f"outdir={out}", timeout=900)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return out
-
-
 def test_every_step_writes_its_artifact_and_log(smoke_run):
     for path in [
         "data/digits.h5", "stage1/autoencoder.pt", "stage1/codes.h5", "stage2/prior.pt", "stage2/prior_curves.h5",
@@ -92,6 +84,21 @@ def test_figures_and_results_table(smoke_run):
     assert table["source"].str.startswith("published").sum() >= 4
     markdown = (figures / "results.md").read_text()
     assert "hybrid" in markdown and "±" in markdown and "full MNIST" in markdown
+
+
+def test_a_bad_data_file_stops_the_run_and_leaves_every_artifact_intact(smoke_run, tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.full((50, 16), 3.0), x_test=np.zeros((10, 16)))
+    before = {p: p.read_bytes() for p in smoke_run.rglob("*") if p.is_file()}
+    result = snakemake(
+        "--cores", "1", "--configfile", "configs/smoke.yaml",
+        "--config", f"outdir={smoke_run}", "dataset=file", f"data_path={bad}",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"{bad}: array 'x_train' has values in [3, 3]" in result.stderr
+    after = {p: p.read_bytes() for p in smoke_run.rglob("*") if p.is_file() and p.suffix != ".log"}
+    assert all(before[p] == content for p, content in after.items())
+    assert set(after) == {p for p in before if p.suffix != ".log"}
 
 
 def test_the_workflow_runs_on_the_users_own_file(tmp_path):

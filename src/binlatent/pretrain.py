@@ -90,9 +90,14 @@ def pretrain_autoencoder(
     )
 
 
-def expand_schedule(schedule: Sequence[Mapping[str, Any]]) -> list[tuple[bool, int]]:
-    """Per-epoch (persistent, k) from phases like [{method: cd, k: 1, epochs: 10}, {method: pcd, ...}]."""
-    return [(phase["method"] == "pcd", int(phase["k"])) for phase in schedule for _ in range(int(phase["epochs"]))]
+def expand_schedule(schedule: Sequence[Mapping[str, Any]], lr: float) -> list[tuple[bool, int, float]]:
+    """Per-epoch (persistent, k, learning rate) from phases like [{method: cd, k: 1, epochs: 10},
+    {method: pcd, k: 1, epochs: 30, lr: 0.005}]; a phase without `lr` uses `lr`."""
+    return [
+        (phase["method"] == "pcd", int(phase["k"]), float(phase.get("lr", lr)))
+        for phase in schedule
+        for _ in range(int(phase["epochs"]))
+    ]
 
 
 def pretrain_rbm(
@@ -104,14 +109,14 @@ def pretrain_rbm(
     checkpointer: Checkpointer,
 ) -> list[dict[str, float]]:
     """Stage two: fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`."""
-    plan = expand_schedule(cfg["schedule"])
+    plan = expand_schedule(cfg["schedule"], cfg["lr"])
     state = PCDState(rbm, cfg["batch_size"], generator)
     exact = rbm.n_visible <= MAX_ENUMERATION_UNITS or rbm.n_hidden <= MAX_ENUMERATION_UNITS
 
     @torch.no_grad()
     def epoch_fn(epoch: int) -> dict[str, float]:
-        persistent, k = plan[epoch]
-        lr = cfg["lr"] / (1 + cfg["lr_decay"] * epoch)
+        persistent, k, phase_lr = plan[epoch]
+        lr = phase_lr / (1 + cfg["lr_decay"] * epoch)
         momentum = cfg["momentum"] if epoch >= cfg["momentum_warmup_epochs"] else cfg["initial_momentum"]
         for idx in batches(len(v_train), cfg["batch_size"], generator):
             if len(idx) == cfg["batch_size"]:  # CD pairs each row with a chain: whole batches only
