@@ -37,12 +37,13 @@ def finetune(
     """
     surrogate_fn = ESTIMATORS[cfg["estimator"]]
     rbm = model.prior.rbm if isinstance(model.prior, RBMPrior) else None
-    optimiser = torch.optim.Adam(
-        [
-            {"params": [*model.encoder.parameters(), *model.decoder.parameters()], "lr": cfg["lr"]},
-            {"params": list(model.prior.parameters()), "lr": cfg["prior_lr"]},
-        ]
-    )
+    networks = [*model.encoder.parameters(), *model.decoder.parameters()]
+    if rbm is None:  # a factorised prior is a normalised distribution: it learns at the networks' rate
+        optimiser = torch.optim.Adam(networks + list(model.prior.parameters()), lr=cfg["lr"])
+    else:
+        optimiser = torch.optim.Adam(
+            [{"params": networks}, {"params": list(rbm.parameters()), "lr": cfg["prior_lr"]}], lr=cfg["lr"]
+        )
     device = next(model.parameters()).device
     chains = rbm.gibbs(torch.zeros(cfg["n_chains"], rbm.n_visible, device=device), 1, generator) if rbm else None
     best: dict[str, Any] = {"bound": -float("inf"), "state": copy.deepcopy(model.state_dict())}
