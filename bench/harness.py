@@ -9,21 +9,52 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 
-def best_of(fn: Callable[[], Any], repeats: int, warmup: Callable[[], Any] | None = None) -> tuple[float, Any]:
-    """Minimum wall time of `repeats` calls of fn after one warm-up call (of `warmup`, else of fn); also fn's last result."""
-    (warmup or fn)()
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+@dataclass
+class Task:
+    """A measurement: fn is timed `repeats` times after one call of `warmup` (fn itself when None)."""
+
+    fn: Callable[[], Any]
+    repeats: int
+    warmup: Callable[[], Any] | None = None
+
+
+@dataclass
+class Timing:
+    """The fastest repeat of a task: seconds, fn's result, and the CPU share other processes took meanwhile."""
+
+    seconds: float = float("inf")
+    result: Any = None
+    foreign_cpu_share: float | None = None
+
+
+def round_robin(tasks: dict[str, Task], log: Callable[[str], None] = print) -> dict[str, Timing]:
+    """Warm every task up once, then time them in interleaved rounds, keeping each one's fastest repeat.
+
+    Interleaving exposes a task and its bound to the same background load, so their ratio stays fair.
+    """
+    timings = {name: Timing() for name in tasks}
+    for name, task in tasks.items():
+        log(f"warm-up: {name}")
+        (task.warmup or task.fn)()
+    for r in range(max(task.repeats for task in tasks.values())):
+        for name, task in tasks.items():
+            if r >= task.repeats:
+                continue
+            jiffies, start = cpu_jiffies(), time.perf_counter()
+            result = task.fn()
+            seconds = time.perf_counter() - start
+            share = foreign_cpu_share(jiffies, seconds)
+            log(f"{name} repeat {r + 1}/{task.repeats}: {seconds:.3f} s (others used {share or 0:.0%} of the CPUs)")
+            if seconds < timings[name].seconds:
+                timings[name] = Timing(seconds, result, share)
+    return timings
 
 
 def binary_like(rows: int, cols: int, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -66,7 +97,7 @@ def ais_matmul_runner(W: torch.Tensor, n_runs: int, n_steps: int, generator: tor
 
 
 def workflow_rule_times(results: Path) -> dict[str, float]:
-    """Seconds per rule from Snakemake benchmark TSVs under results/**/benchmarks (shallowest path wins a name clash)."""
+    """Seconds per rule from the Snakemake benchmark TSVs under results/**/benchmarks; the shallowest path wins."""
     times: dict[str, float] = {}
     for path in sorted(results.glob("**/benchmarks/*.tsv"), key=lambda p: (len(p.parts), str(p))):
         with path.open(newline="") as f:
@@ -74,6 +105,25 @@ def workflow_rule_times(results: Path) -> dict[str, float]:
         if seconds:
             times.setdefault(path.stem, min(seconds))
     return times
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy jiffies of the whole machine, jiffies of this process) from /proc, or (0, 0) where there is none."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0
+    return sum(fields) - fields[3] - fields[4], int(own[11]) + int(own[12])  # all but idle and iowait; utime + stime
+
+
+def foreign_cpu_share(start: tuple[int, int], wall_s: float) -> float | None:
+    """Fraction of the machine's CPU time that other processes used since `start` (0: the run had it alone)."""
+    end = cpu_jiffies()
+    if not end[0] or wall_s <= 0:
+        return None
+    foreign = (end[0] - start[0]) - (end[1] - start[1])
+    return max(0.0, foreign / os.sysconf("SC_CLK_TCK") / (wall_s * (os.cpu_count() or 1)))
 
 
 def machine_info() -> dict[str, Any]:
