@@ -73,3 +73,10 @@ def test_schema_defaults_are_the_default_config():
     defaults: dict = {}
     validate(defaults, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     assert defaults == yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("profile", ["local", "slurm"])
+def test_profiles_plan_the_workflow(profile, tmp_path):
+    result = snakemake("-n", "--profile", f"profiles/{profile}", "--config", f"outdir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rule finetune:" in result.stdout and "mem_mb=4000" in result.stdout
