@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
+
+# rbms decorates its kernels with torch.jit.script, which torch 2.14 deprecates with a FutureWarning on import
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
 
 def sklearn_epoch_runner(data: np.ndarray, n_hidden: int, batch: int, lr: float, seed: int) -> Callable[[], None]:

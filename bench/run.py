@@ -1,8 +1,8 @@
 """Speed benchmark: our PCD-1 epoch and AIS against scikit-learn and `rbms`, and against their matmul-only bounds.
 
-Usage: python bench/run.py [--quick]. Everything is measured in this one run on this machine (warm-up once, then
-the minimum of several repeats, the same protocol for ours and the peers); the table is printed and the numbers
-go to results/bench/bench.json.
+Usage: python bench/run.py [--quick]. Everything is measured in this one run on this machine with one protocol for
+ours, the bounds and the peers: one warm-up each, then interleaved repeats of which the fastest is kept. The table
+is printed and the numbers go to results/bench/bench.json, with the CPU share other processes took meanwhile.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def make_data(seed: int) -> torch.Tensor:
     return (torch.rand(N_DATA, N_VISIBLE, generator=g) < marginals).float()
 
 
-def our_epoch_runner(rbm: RBM, data: torch.Tensor, g: torch.Generator) -> Any:
+def our_epoch_runner(rbm: RBM, data: torch.Tensor, g: torch.Generator) -> Callable[[], None]:
     """One PCD-1 epoch of contrastive_step over the data in order, continuing the same chains each call."""
     state = PCDState(rbm, BATCH, g)
     batches = data.split(BATCH)
@@ -194,6 +195,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ais_betas": args.ais_betas,
         "repeats": {"epoch": args.epoch_repeats, "sklearn": args.sklearn_repeats, "ais": args.ais_repeats},
         "protocol": "one warm-up each, then interleaved repeats; the minimum is kept",
+        "peers": {
+            "sklearn": "sklearn.neural_network.BernoulliRBM(n_components, batch_size, n_iter=1, learning_rate).fit",
+            "rbms_model": "rbms.bernoulli_bernoulli.BBRBM(weight_matrix=W, vbias=a, hbias=b)",
+            "rbms_epoch": "rbms.training.pcd.fit_batch_pcd(gibbs_steps=1, centered=False) + torch.optim.SGD(maximize)",
+            "rbms_ais": "rbms.partition_function.ais.compute_partition_function_ais(num_chains, num_beta=betas + 1)",
+        },
         "suite_wall_s": wall,
     }
     print_table(result)
