@@ -15,6 +15,7 @@ import torch
 
 from binlatent import data as datasets
 from binlatent import plots
+from binlatent.ais import ais_log_z
 from binlatent.evaluate import evaluate_model
 from binlatent.finetune import finetune
 from binlatent.io import load_checkpoint, read_h5, read_h5_attrs, save_checkpoint, write_h5, write_text
@@ -146,8 +147,6 @@ def quick_log_z(model: HybridModel, codes: torch.Tensor, config: Mapping[str, An
     rbm = model.prior.rbm
     if min(rbm.n_visible, rbm.n_hidden) <= MAX_ENUMERATION_UNITS:
         return exact_log_z(rbm)
-    from binlatent.ais import ais_log_z
-
     vcfg = config["finetune"]["valid_ais"]
     return ais_log_z(rbm, codes, vcfg["schedule"], vcfg["runs"], n_trace=1, generator=generator).log_z
 
