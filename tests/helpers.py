@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def snakemake(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `snakemake ARGS` in the repository root; return the finished process (not checked)."""
+def snakemake(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `snakemake ARGS` in the repository root (in `env`, default ours); return the finished process (not checked)."""
     cmd = [sys.executable, "-m", "snakemake", "--nolock", *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
