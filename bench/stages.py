@@ -24,7 +24,8 @@ try:
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from binlatent import stages  # noqa: E402
+from binlatent import stages
+from binlatent.variants import model_specs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,24 +66,33 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     data = data or path("data", f"{config['dataset']}.h5")
     if not Path(data).exists():
         timed("binarize", stages.binarize, data)
-    stage1, codes, prior, prior_curves = (
-        path("stage1", "autoencoder.pt"), path("stage1", "codes.h5"), path("stage2", "prior.pt"),
-        path("stage2", "prior_curves.h5"),
-    )  # fmt: skip
+    stage1, codes = path("stage1", "autoencoder.pt"), path("stage1", "codes.h5")
+    specs = model_specs(config)
     timed("pretrain_autoencoder", stages.pretrain_stage1, data, stage1, codes, path(".state", "s1.pt"), threads)
-    timed("pretrain_prior", stages.pretrain_stage2, codes, prior, prior_curves, path(".state", "s2.pt"), threads)
+    curves = {"stage1": codes}
+    for n_hidden in sorted({spec.rbm_hidden for spec in specs.values() if spec.stage2}):
+        prior, curves[f"stage2_h{n_hidden}"] = (
+            path("stage2", f"h{n_hidden}", "prior.pt"),
+            path("stage2", f"h{n_hidden}", "prior_curves.h5"),
+        )
+        timed(f"pretrain_prior_h{n_hidden}", stages.pretrain_stage2, codes, prior, curves[f"stage2_h{n_hidden}"],
+              path(".state", "s2.pt"), threads, n_hidden)  # fmt: skip
     models = {}
-    for name in stages.MODELS:
+    for name, spec in specs.items():
         files = {k: path(name, f) for k, f in [("checkpoint", "model.pt"), ("curves", "curves.h5")]}
         files |= {"evaluation": path(name, "evaluation.h5"), "metrics": path(name, "metrics.csv")}
-        timed(
-            f"finetune_{name}", stages.finetune_stage, name, data, stage1, codes, prior if name == "hybrid" else None,
-            files["checkpoint"], files["curves"], path(".state", f"ft_{name}.pt"), threads,
-        )  # fmt: skip
+        state = path(".state", f"train_{name}.pt")
+        if spec.prior == "pixels":
+            timed(f"train_pixel_rbm_{name}", stages.pixel_rbm_stage, spec, data, files["checkpoint"], files["curves"],
+                  state, threads)  # fmt: skip
+        else:
+            prior = path("stage2", f"h{spec.rbm_hidden}", "prior.pt") if spec.stage2 else None
+            timed(f"finetune_{name}", stages.finetune_stage, spec, data, stage1 if spec.stage1 else None, prior,
+                  files["checkpoint"], files["curves"], state, threads)  # fmt: skip
         evaluation = (files["checkpoint"], files["evaluation"], files["metrics"])
         timed(f"evaluate_{name}", stages.evaluate_stage, data, *evaluation, threads)
         models[name] = files
-    timed("figures", stages.figures_stage, data, codes, prior_curves, models, path("figures"), 1)
+    timed("figures", stages.figures_stage, data, curves, models, path("figures"), 1)
     return timings
 
 

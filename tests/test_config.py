@@ -9,7 +9,7 @@ import pytest
 import yaml
 from helpers import REPO, snakemake
 
-RULES = ["binarize", "pretrain_autoencoder", "pretrain_prior", "finetune", "evaluate", "figures"]
+RULES = ["binarize", "pretrain_autoencoder", "pretrain_prior", "finetune", "train_pixel_rbm", "evaluate", "figures"]
 
 
 def test_dry_run_lists_every_stage_as_its_own_rule_with_a_log(tmp_path):
@@ -17,7 +17,7 @@ def test_dry_run_lists_every_stage_as_its_own_rule_with_a_log(tmp_path):
     assert result.returncode == 0, result.stderr
     for rule in RULES:
         assert re.search(rf"^rule {rule}:", result.stdout, re.M), rule
-    assert result.stdout.count("    log: ") >= 8  # every job has a log
+    assert result.stdout.count("    log: ") == 14  # every job has a log: data, 2 pretraining, 5 models x 2, figures
 
 
 BAD_CONFIGS = {
@@ -31,6 +31,15 @@ BAD_CONFIGS = {
         "1.5 is greater than the maximum of 1",
     ),
     "typo at top level": ({"seeed": 3}, "'seeed' was unexpected"),
+    "unknown prior": ({"models": {"flow": {"prior": "flow"}}}, "'flow' is not one of ['rbm', 'factorised'"),
+    "stage one for Gaussian latents": (
+        {"models": {"iwae": {"prior": "gaussian", "stage1": True}}},
+        "config: models.iwae: stage1 pretraining needs a binary code (prior rbm or factorised), not gaussian",
+    ),
+    "stage two without stage one": (
+        {"models": {"half": {"prior": "rbm", "stage1": False, "stage2": True}}},
+        "config: models.half: stage2 fits an RBM prior to stage-one codes; it needs prior rbm and stage1",
+    ),
 }
 
 

@@ -26,7 +26,7 @@ def test_a_diverging_learning_rate_stops_the_stage_and_keeps_the_last_good_check
     data = (torch.rand(200, 10, generator=generator) < 0.3).float()
     state = tmp_path / "state.pt"
     rbm = RBM(10, 8)
-    history = pretrain_rbm(
+    history, _ = pretrain_rbm(
         rbm, data, data, {**PRIOR, "schedule": PRIOR["schedule"][:1]}, generator, Checkpointer(state, 1, None)
     )
     assert len(history) == 2 and state.exists()

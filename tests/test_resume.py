@@ -18,7 +18,10 @@ from helpers import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
-STAGES = ["pretrain_autoencoder", "pretrain_prior", "finetune_hybrid", "finetune_factorised"]  # training rules
+STAGES = [  # training rules
+    "pretrain_autoencoder", "pretrain_prior_h16", "finetune_hybrid", "finetune_factorised", "train_pixel_rbm_rbm_pixels"
+]  # fmt: skip
+MODELS = ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
 
 
 def start(out: Path) -> subprocess.Popen:
@@ -60,7 +63,8 @@ def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_pat
             break
         killed.add(stage)
         assert not (out / "figures").exists()
-    assert {"pretrain_autoencoder", "pretrain_prior"} <= killed and killed & {"finetune_hybrid", "finetune_factorised"}
+    assert {"pretrain_autoencoder", "pretrain_prior_h16"} <= killed
+    assert killed & {"finetune_hybrid", "finetune_factorised"}
     result = snakemake(
         "--cores", "1", "--rerun-incomplete", "--configfile", "configs/smoke.yaml", "--config", f"outdir={out}"
     )
@@ -68,12 +72,12 @@ def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_pat
     for stage in killed:
         log = (out / "logs" / f"{stage}.log").read_text()
         assert "resuming from checkpoint at epoch" in log, stage
-    for model in ("hybrid", "factorised"):
+    for model in MODELS:
         pd.testing.assert_frame_equal(
             pd.read_csv(out / model / "metrics.csv").drop(columns=["train_seconds", "eval_seconds"]),
             pd.read_csv(smoke_run / model / "metrics.csv").drop(columns=["train_seconds", "eval_seconds"]),
         )
-    for path in ["stage1/codes.h5", "stage2/prior_curves.h5", "hybrid/evaluation.h5", "factorised/curves.h5"]:
+    for path in ["stage1/codes.h5", "stage2/h16/prior_curves.h5", "hybrid/evaluation.h5", "rbm_pixels/curves.h5"]:
         ours, reference = arrays(out / path), arrays(smoke_run / path)
         assert ours.keys() == reference.keys()
         for key in ours:

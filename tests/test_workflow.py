@@ -17,19 +17,22 @@ from binlatent.io import load_checkpoint
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = ["samples.png", "reconstructions.png", "training_curves.png", "ais_diagnostic.png", "results.png"]
+FIGURES = [
+    "samples.png", "reconstructions.png", "training_curves.png", "ais_diagnostic.png", "ablations.png", "results.png"
+]  # fmt: skip
+MODELS = ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
 
 
 def test_every_step_writes_its_artifact_and_log(smoke_run):
     for path in [
-        "data/digits.h5", "stage1/autoencoder.pt", "stage1/codes.h5", "stage2/prior.pt", "stage2/prior_curves.h5",
-        "hybrid/model.pt", "hybrid/curves.h5", "hybrid/evaluation.h5", "hybrid/metrics.csv",
-        "factorised/model.pt", "factorised/evaluation.h5", "factorised/metrics.csv",
+        "data/digits.h5", "stage1/autoencoder.pt", "stage1/codes.h5", "stage2/h16/prior.pt",
+        "stage2/h16/prior_curves.h5",
+        *[f"{model}/{name}" for model in MODELS for name in ("model.pt", "curves.h5", "evaluation.h5", "metrics.csv")],
     ]:  # fmt: skip
         assert (smoke_run / path).stat().st_size > 0, path
     for log in (smoke_run / "logs").glob("*.log"):
         assert "finished" in log.read_text(), log
-    assert len(list((smoke_run / "logs").glob("*.log"))) == 8
+    assert len(list((smoke_run / "logs").glob("*.log"))) == 14
     assert not (smoke_run / ".state").exists() or not list((smoke_run / ".state").iterdir())
 
 
@@ -55,14 +58,17 @@ def test_every_artifact_records_its_provenance(smoke_run):
 
 
 def test_metrics_have_ais_with_band_beside_exact_log_z(smoke_run):
-    hybrid = pd.read_csv(smoke_run / "hybrid" / "metrics.csv").iloc[0]
-    factorised = pd.read_csv(smoke_run / "factorised" / "metrics.csv").iloc[0]
-    assert hybrid["log_z_low"] <= hybrid["exact_log_z"] <= hybrid["log_z_high"]
-    assert abs(hybrid["test_ll"] - hybrid["test_ll_exact_log_z"]) < 0.1
-    for row in (hybrid, factorised):
-        assert -784 * math.log(2) < row["test_ll"] < 0 and 0 < row["test_ll_se"] < 10
-        assert row["K"] == 50 and row["n_test"] == 200
-    assert hybrid["test_ll_conservative"] < 0 and math.isfinite(hybrid["test_ll_conservative_se"])
+    rows = {model: pd.read_csv(smoke_run / model / "metrics.csv").iloc[0] for model in MODELS}
+    for model in ("hybrid", "hybrid_scratch", "rbm_pixels"):  # every RBM: prior or on the pixels
+        row = rows[model]
+        assert row["log_z_low"] <= row["exact_log_z"] <= row["log_z_high"], model
+        assert abs(row["test_ll"] - row["test_ll_exact_log_z"]) < 0.1, model
+        assert row["test_ll_conservative"] < 0 and math.isfinite(row["test_ll_conservative_se"]), model
+    for model, row in rows.items():
+        assert -784 * math.log(2) < row["test_ll"] < 0 and 0 < row["test_ll_se"] < 10, model
+        assert row["n_test"] == 200 and row["train_seconds"] > 0, model
+    assert rows["hybrid"]["K"] == 50 and rows["iwae"]["estimator"] == "reparam"
+    assert rows["rbm_pixels"]["n_params"] == 784 * 12 + 784 + 12
     with h5py.File(smoke_run / "hybrid" / "evaluation.h5") as f:
         assert f["ais_forward/log_weights"].shape == (50,)
         assert f["per_image_unnormalised_ll"].shape == (200,)
@@ -70,8 +76,11 @@ def test_metrics_have_ais_with_band_beside_exact_log_z(smoke_run):
 
 def test_checkpoints_rebuild_the_trained_models(smoke_run):
     saved = load_checkpoint(smoke_run / "hybrid" / "model.pt")
-    assert saved["model_name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
+    assert saved["spec"]["name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
     assert torch.isfinite(saved["model"]["prior.rbm.W"]).all()
+    scratch = load_checkpoint(smoke_run / "hybrid_scratch" / "model.pt")
+    assert scratch["spec"]["stage1"] is False and scratch["spec"]["stage2"] is False
+    assert load_checkpoint(smoke_run / "rbm_pixels" / "model.pt")["model"]["W"].shape == (784, 12)
 
 
 def test_figures_and_results_table(smoke_run):
@@ -80,7 +89,7 @@ def test_figures_and_results_table(smoke_run):
         image = mpimg.imread(figures / name)
         assert image.shape[0] > 200 and image.shape[1] > 200 and image.std() > 0.01, name
     table = pd.read_csv(figures / "results.csv")
-    assert list(table["model"][:2]) == ["hybrid", "factorised"]
+    assert list(table["model"][:5]) == MODELS
     assert table["source"].str.startswith("published").sum() >= 4
     markdown = (figures / "results.md").read_text()
     assert "hybrid" in markdown and "±" in markdown and "full MNIST" in markdown
@@ -118,4 +127,4 @@ def test_the_workflow_runs_on_the_users_own_file(tmp_path):
         assert f["x_train"].shape == (200, 64) and f["x_valid"].shape == (200, 64) and f["x_test"].shape == (100, 64)
         assert list(f.attrs["image_shape"]) == [8, 8]
     table = pd.read_csv(out / "figures" / "results.csv")
-    assert np.isfinite(table["test_ll"][:2]).all() and (table["test_ll"][:2] > -64 * math.log(2)).all()
+    assert np.isfinite(table["test_ll"][:5]).all() and (table["test_ll"][:5] > -64 * math.log(2)).all()

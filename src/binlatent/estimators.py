@@ -1,4 +1,4 @@
-"""The K-sample importance-weighted bound and the encoder's gradient estimators (VIMCO, RWS).
+"""The K-sample importance-weighted bound and the encoder's gradient estimators (VIMCO, RWS, reparameterised).
 
 Each `*_surrogate` returns a scalar whose gradient, by autograd, is the estimator's gradient of
 the bound averaged over the batch. The RBM's log Z is left out: its gradient, the negative phase,
@@ -49,7 +49,12 @@ def rws_surrogate(log_w: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     return (bound + (normalised * log_q).sum(-1)).mean()
 
 
-ESTIMATORS = {"vimco": vimco_surrogate, "rws": rws_surrogate}
+def reparam_surrogate(log_w: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """The bound itself: with reparameterised (Gaussian) codes its gradient is the IWAE estimator."""
+    return iwae_bound(log_w).mean()
+
+
+ESTIMATORS = {"vimco": vimco_surrogate, "rws": rws_surrogate, "reparam": reparam_surrogate}
 
 
 def pcd_negative_phase(

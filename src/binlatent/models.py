@@ -1,7 +1,13 @@
-"""The hybrid model's parts: MLP encoder q(z|x), MLP decoder p(x|z), and the priors over z."""
+"""The hybrid model's parts: MLP encoder q(z|x), MLP decoder p(x|z), and the priors over z.
+
+Binary codes (the hybrid and the factorised baseline) use a Bernoulli encoder; the continuous
+baseline (an importance-weighted autoencoder, Burda et al. 2016) uses a Gaussian encoder and a
+standard normal prior with the same network sizes.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -44,6 +50,38 @@ class Encoder(nn.Module):
         logits = self(x).unsqueeze(1)  # (batch, 1, n_latent)
         z = bernoulli(torch.sigmoid(logits.detach()).expand(-1, k, -1), generator)  # (batch, K, n_latent)
         return z, bernoulli_log_prob(logits, z)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable code [q(z_i = 1|x) > 1/2], shape (batch, n_latent)."""
+        return (self(x) > 0).float()
+
+
+def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """sum_i log N(z_i; mean_i, exp(log_std_i)^2) over the last axis."""
+    return (-0.5 * ((z - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+class GaussianEncoder(nn.Module):
+    """q(z|x): diagonal Gaussian, mean and log standard deviation from an MLP; samples are reparameterised."""
+
+    def __init__(self, n_pixels: int, hidden: Sequence[int], n_latent: int, activation: str):
+        super().__init__()
+        self.net = mlp([n_pixels, *hidden, 2 * n_latent], activation)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(x).chunk(2, dim=-1)
+        return mean, log_std
+
+    def sample(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """K reparameterised codes per image and their log q(z|x): (batch, K, n_latent), (batch, K)."""
+        mean, log_std = (t.unsqueeze(1) for t in self(x))  # (batch, 1, n_latent)
+        noise = torch.randn((mean.shape[0], k, mean.shape[2]), generator=generator, device=mean.device)
+        z = mean + log_std.exp() * noise
+        return z, gaussian_log_prob(z, mean, log_std)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean, shape (batch, n_latent)."""
+        return self(x)[0]
 
 
 class Decoder(nn.Module):
@@ -96,10 +134,30 @@ class FactorisedPrior(nn.Module):
         return bernoulli(torch.sigmoid(self.logits.detach()).expand(n, -1), generator)
 
 
-class HybridModel(nn.Module):
-    """Encoder, decoder and a prior over binary codes."""
+class GaussianPrior(nn.Module):
+    """p(z) = N(0, I): normalised, log Z = 0."""
 
-    def __init__(self, encoder: Encoder, decoder: Decoder, prior: RBMPrior | FactorisedPrior):
+    kind = "gaussian"
+
+    def __init__(self, n_latent: int):
+        super().__init__()
+        self.n_latent = n_latent
+
+    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+        device = generator.device if generator is not None else None
+        return torch.randn((n, self.n_latent), generator=generator, device=device)
+
+
+class HybridModel(nn.Module):
+    """Encoder, decoder and a prior over the code."""
+
+    def __init__(
+        self, encoder: Encoder | GaussianEncoder, decoder: Decoder, prior: RBMPrior | FactorisedPrior | GaussianPrior
+    ):
         super().__init__()
         self.encoder, self.decoder, self.prior = encoder, decoder, prior
 
@@ -113,9 +171,9 @@ class HybridModel(nn.Module):
         return log_w, z, log_q
 
 
-def build_networks(n_pixels: int, network: dict) -> tuple[Encoder, Decoder]:
-    """Encoder and mirrored decoder from the config's `network` section."""
+def build_networks(n_pixels: int, network: dict, gaussian: bool = False) -> tuple[Encoder | GaussianEncoder, Decoder]:
+    """Encoder (Bernoulli, or Gaussian for continuous latents) and mirrored decoder from config['network']."""
     hidden = list(network["hidden"])
-    encoder = Encoder(n_pixels, hidden, network["n_latent"], network["activation"])
+    encoder = (GaussianEncoder if gaussian else Encoder)(n_pixels, hidden, network["n_latent"], network["activation"])
     decoder = Decoder(network["n_latent"], hidden[::-1], n_pixels, network["activation"])
     return encoder, decoder

@@ -57,34 +57,50 @@ def plot_reconstructions(rows: Mapping[str, np.ndarray], shape: Sequence[int], p
 
 
 def plot_training_curves(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path) -> None:
-    """One panel per stage: every curve against the epoch."""
+    """One panel per stage, every curve against the epoch: `curves` maps 'stage1', 'stage2_h<n>' and
+    each model's name to its named series."""
+    models = {k: c for k, c in curves.items() if not k.startswith("stage")}
+
+    def pick(prefix: str, word: str) -> dict[str, np.ndarray]:
+        return {f"{s} {k}": v for s, c in curves.items() if s.startswith(prefix) for k, v in c.items() if word in k}
+
     panels = {
-        "stage 1: autoencoder": ("nats per image", {k: v for k, v in curves.get("stage1", {}).items() if "nll" in k}),
-        "stage 2: RBM prior": (
-            "squared error per code",
-            {k: v for k, v in curves.get("stage2", {}).items() if "reconstruction" in k},
-        ),
-        "fine-tuning: bound L_K": (
+        "stage 1: autoencoder": ("nats per image", pick("stage1", "nll")),
+        "stage 2: RBM prior": ("squared error per code", pick("stage2", "reconstruction")),
+        "each model: validation score": (
             "nats per image",
             {
                 f"{m} {k}": v
-                for m, c in curves.items()
-                if m.startswith("finetune")
+                for m, c in models.items()
                 for k, v in c.items()
-                if "bound" in k
-            },
+                if k.startswith("valid_") and "exact" not in k and ("bound" in k or "log_likelihood" in k)
+            },  # fmt: skip
         ),
     }
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for ax, (title, (ylabel, series)) in zip(axes, panels.items(), strict=False):
         for label, values in series.items():
-            ax.plot(np.arange(1, len(values) + 1), values, label=label.replace("finetune_", ""))
+            ax.plot(np.arange(1, len(values) + 1), values, label=label)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if series:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7)
+    save(fig, path)
+
+
+def plot_ablations(panels: Mapping[str, Sequence[tuple[str, float, float]]], path: str | Path) -> None:
+    """One panel per ablated choice: test log-likelihood (± one standard error) against the choice's values."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
+    for ax, (axis, points) in zip(axes[0], panels.items(), strict=False):
+        labels, ll, se = zip(*points, strict=True)
+        ax.errorbar(range(len(labels)), ll, yerr=se, fmt="o-", capsize=5)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(axis.replace("_", " "))
+        ax.set_ylabel("test log-likelihood (nats per image)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Ablations of the hybrid (error bars: ± one standard error)")
     save(fig, path)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -107,11 +108,19 @@ def pretrain_rbm(
     cfg: Mapping[str, Any],
     generator: torch.Generator,
     checkpointer: Checkpointer,
-) -> list[dict[str, float]]:
-    """Stage two: fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`."""
+    log_z: Callable[[], float] | None = None,
+    stage: str = "stage 2 (RBM prior)",
+) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
+    """Fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`.
+
+    With `log_z` (an estimate of the current log Z), each epoch also records the validation
+    log-likelihood and the returned state is the epoch's with the best one; else the last epoch's.
+    Returns the history and that state dict.
+    """
     plan = expand_schedule(cfg["schedule"], cfg["lr"])
     state = PCDState(rbm, cfg["batch_size"], generator)
     exact = rbm.n_visible <= MAX_ENUMERATION_UNITS or rbm.n_hidden <= MAX_ENUMERATION_UNITS
+    best: dict[str, Any] = {"valid": -float("inf"), "state": copy.deepcopy(rbm.state_dict())}
 
     @torch.no_grad()
     def epoch_fn(epoch: int) -> dict[str, float]:
@@ -131,16 +140,24 @@ def pretrain_rbm(
         if exact:
             metrics["train_exact_log_likelihood"] = exact_log_likelihood(rbm, v_train)
             metrics["valid_exact_log_likelihood"] = exact_log_likelihood(rbm, v_valid)
+        if log_z is not None:
+            metrics["log_z"] = log_z()
+            metrics["valid_log_likelihood"] = float(-rbm.free_energy(v_valid).double().mean()) - metrics["log_z"]
+            if metrics["valid_log_likelihood"] > best["valid"]:
+                best.update(valid=metrics["valid_log_likelihood"], state=copy.deepcopy(rbm.state_dict()))
         return metrics
 
     def snapshot() -> dict[str, Any]:
-        return {"rbm": rbm.state_dict(), "pcd": state.state_dict(), "rng": generator.get_state()}
+        saved = {"rbm": rbm.state_dict(), "pcd": state.state_dict(), "rng": generator.get_state()}
+        return {**saved, "best_state": best["state"], "best_valid": best["valid"]}
 
     def restore(saved: dict[str, Any]) -> None:
         rbm.load_state_dict(saved["rbm"])
         state.load_state_dict(saved["pcd"])
         generator.set_state(saved["rng"])
+        best.update(state=saved["best_state"], valid=saved["best_valid"])
 
     with torch.no_grad():
         rbm.init_from_data_marginals(v_train)
-    return train_epochs("stage 2 (RBM prior)", len(plan), epoch_fn, snapshot, restore, checkpointer, {"rbm": rbm})
+    history = train_epochs(stage, len(plan), epoch_fn, snapshot, restore, checkpointer, {"rbm": rbm})
+    return history, best["state"] if log_z is not None else rbm.state_dict()

@@ -14,22 +14,21 @@ import pandas as pd
 import torch
 
 from binlatent import data as datasets
-from binlatent import plots
+from binlatent import plots, results
 from binlatent.ais import ais_log_z
-from binlatent.evaluate import evaluate_model
+from binlatent.evaluate import evaluate_model, evaluate_pixel_rbm
 from binlatent.finetune import finetune
 from binlatent.io import load_checkpoint, read_h5, read_h5_attrs, save_checkpoint, write_h5, write_text
-from binlatent.models import FactorisedPrior, HybridModel, RBMPrior, build_networks
+from binlatent.models import FactorisedPrior, GaussianPrior, HybridModel, RBMPrior, build_networks
 from binlatent.pretrain import pretrain_autoencoder, pretrain_rbm
-from binlatent.published import published_table
-from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, exact_log_z
+from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, bernoulli, exact_log_z
 from binlatent.training import Checkpointer, history_arrays, select_device
+from binlatent.variants import ModelSpec, finetune_config
 
 log = logging.getLogger("binlatent")
 
 # One fixed offset per stage, so that each stage's random stream depends on the seed alone.
 STAGE_SEEDS = {"binarize": 0, "stage1": 1, "stage2": 2, "finetune": 3, "evaluate": 4, "figures": 5}
-MODELS = ("hybrid", "factorised")
 
 
 def setup(config: Mapping[str, Any], stage: str, threads: int) -> tuple[torch.device, torch.Generator]:
@@ -109,87 +108,130 @@ def pretrain_stage1(
 # --- stage 2: RBM prior -----------------------------------------------------------------------
 
 
+def rbm_log_z(rbm: RBM, base_data: torch.Tensor, ais_cfg: Mapping[str, Any], generator) -> float:
+    """log Z for a validation score: exact when a layer is small enough, else a short AIS run."""
+    if min(rbm.n_visible, rbm.n_hidden) <= MAX_ENUMERATION_UNITS:
+        return exact_log_z(rbm)
+    return ais_log_z(rbm, base_data, ais_cfg["schedule"], ais_cfg["runs"], n_trace=1, generator=generator).log_z
+
+
 def pretrain_stage2(
-    config: Mapping[str, Any], codes_path: str, ckpt_path: str, curves_path: str, state_path: str, threads: int
+    config: Mapping[str, Any],
+    codes_path: str,
+    ckpt_path: str,
+    curves_path: str,
+    state_path: str,
+    threads: int,
+    n_hidden: int,
 ) -> None:
-    """Stage two: fit the RBM prior to the stage-one codes, layer by layer (one layer for now)."""
+    """Stage two: fit an RBM prior with `n_hidden` hidden units to the stage-one codes."""
     device, generator = setup(config, "stage2", threads)
     z = tensors(read_h5(codes_path, ["z_train", "z_valid"]), device)
-    pcfg = config["prior"]
-    rbm = RBM(z["z_train"].shape[1], pcfg["n_hidden"][0], generator=None).to(device)
+    rbm = RBM(z["z_train"].shape[1], n_hidden).to(device)
     t0 = time.perf_counter()
-    history = pretrain_rbm(
-        rbm, z["z_train"], z["z_valid"], pcfg, generator, Checkpointer(state_path, config["checkpoint_every"], config)
+    checkpointer = Checkpointer(state_path, config["checkpoint_every"], config)
+    history, state = pretrain_rbm(rbm, z["z_train"], z["z_valid"], config["prior"], generator, checkpointer)
+    seconds = time.perf_counter() - t0
+    write_h5(curves_path, history_arrays(history, "curves"), config, {"train_seconds": seconds})
+    save_checkpoint(ckpt_path, {"rbm": state, "train_seconds": seconds}, config)
+    checkpointer.finish()
+
+
+# --- baseline: an RBM on the pixels -----------------------------------------------------------
+
+
+def pixel_rbm_stage(
+    config: Mapping[str, Any],
+    spec: ModelSpec,
+    data_path: str,
+    ckpt_path: str,
+    curves_path: str,
+    state_path: str,
+    threads: int,
+) -> None:
+    """The pixel RBM baseline: the stage-two schedule on the images; keeps the best validation epoch."""
+    device, generator = setup(config, "finetune", threads)
+    x = tensors(datasets.load_binarised(data_path), device)
+    pcfg = config["pixel_rbm"]
+    rbm = RBM(x["train"].shape[1], spec.rbm_hidden).to(device)
+    t0 = time.perf_counter()
+    checkpointer = Checkpointer(state_path, config["checkpoint_every"], config)
+    history, best = pretrain_rbm(
+        rbm,
+        x["train"],
+        x["valid"],
+        pcfg,
+        generator,
+        checkpointer,
+        lambda: rbm_log_z(rbm, x["train"], pcfg["valid_ais"], generator),
+        f"RBM on pixels ({spec.rbm_hidden} hidden)",
     )
     seconds = time.perf_counter() - t0
     write_h5(curves_path, history_arrays(history, "curves"), config, {"train_seconds": seconds})
-    save_checkpoint(ckpt_path, {"rbm": rbm.state_dict(), "train_seconds": seconds}, config)
-    Checkpointer(state_path, 1, None).finish()
+    save_checkpoint(ckpt_path, {"model": best, "spec": spec.as_dict(), "n_pixels": x["train"].shape[1],
+                                "train_seconds": seconds}, config)  # fmt: skip
+    checkpointer.finish()
 
 
 # --- stage 3: joint fine-tuning ---------------------------------------------------------------
 
 
-def build_model(config: Mapping[str, Any], model_name: str, n_pixels: int) -> HybridModel:
-    """An untrained model of the named kind with the config's sizes."""
-    encoder, decoder = build_networks(n_pixels, config["network"])
+def build_model(config: Mapping[str, Any], spec: ModelSpec, n_pixels: int) -> HybridModel | RBM:
+    """An untrained model of the spec's kind with the config's sizes."""
+    if spec.prior == "pixels":
+        return RBM(n_pixels, spec.rbm_hidden)
+    encoder, decoder = build_networks(n_pixels, config["network"], gaussian=spec.prior == "gaussian")
     n_latent = config["network"]["n_latent"]
-    prior = (
-        RBMPrior(RBM(n_latent, config["prior"]["n_hidden"][0])) if model_name == "hybrid" else FactorisedPrior(n_latent)
-    )
+    prior = {
+        "rbm": lambda: RBMPrior(RBM(n_latent, spec.rbm_hidden)),
+        "factorised": lambda: FactorisedPrior(n_latent),
+        "gaussian": lambda: GaussianPrior(n_latent),
+    }[spec.prior]()
     return HybridModel(encoder, decoder, prior)
 
 
-def quick_log_z(model: HybridModel, codes: torch.Tensor, config: Mapping[str, Any], generator) -> float:
-    """log Z for the validation bound: exact when small, else a short AIS run; 0 for a factorised prior."""
-    if not isinstance(model.prior, RBMPrior):
-        return 0.0
-    rbm = model.prior.rbm
-    if min(rbm.n_visible, rbm.n_hidden) <= MAX_ENUMERATION_UNITS:
-        return exact_log_z(rbm)
-    vcfg = config["finetune"]["valid_ais"]
-    return ais_log_z(rbm, codes, vcfg["schedule"], vcfg["runs"], n_trace=1, generator=generator).log_z
+def posterior_codes(model: HybridModel, x: torch.Tensor, generator) -> torch.Tensor:
+    """One code z ~ q(z|x) per row of x: the data that fits AIS's base-rate model."""
+    with torch.no_grad():
+        return model.encoder.sample(x, 1, generator)[0][:, 0]
 
 
 def finetune_stage(
     config: Mapping[str, Any],
-    model_name: str,
+    spec: ModelSpec,
     data_path: str,
-    stage1_path: str,
-    codes_path: str,
+    stage1_path: str | None,
     prior_path: str | None,
     ckpt_path: str,
     curves_path: str,
     state_path: str,
     threads: int,
 ) -> None:
-    """Joint fine-tuning from the pretrained encoder/decoder (and RBM, for the hybrid)."""
+    """Joint training on the bound, from the pretrained parts the spec names (or from scratch)."""
     device, generator = setup(config, "finetune", threads)
     x = tensors(datasets.load_binarised(data_path), device)
-    stage1 = load_checkpoint(stage1_path)
-    model = build_model(config, model_name, stage1["n_pixels"])
-    model.encoder.load_state_dict(stage1["encoder"])
-    model.decoder.load_state_dict(stage1["decoder"])
-    codes = tensors(read_h5(codes_path, ["z_train"]), device)["z_train"]
-    pretrain_seconds = stage1["train_seconds"]
-    if prior_path:
-        prior = load_checkpoint(prior_path)
-        model.prior.rbm.load_state_dict(prior["rbm"])
-        pretrain_seconds += prior["train_seconds"]
-    else:
-        with torch.no_grad():
-            p = codes.mean(0).clamp(1e-3, 1 - 1e-3)
-            model.prior.logits.copy_(torch.log(p / (1 - p)))
+    n_pixels = x["train"].shape[1]
+    model = build_model(config, spec, n_pixels)
+    pretrain_seconds = 0.0
+    for path, load in ((stage1_path, load_stage1), (prior_path, load_prior)):
+        if path:
+            pretrain_seconds += load(model, load_checkpoint(path))
     model.to(device)
+    if isinstance(model.prior, FactorisedPrior):
+        with torch.no_grad():  # start from the code marginals of the (pretrained) encoder
+            p = torch.sigmoid(model.encoder(x["train"])).mean(0).clamp(1e-3, 1 - 1e-3)
+            model.prior.logits.copy_(torch.log(p / (1 - p)))
+
+    def log_z() -> float:
+        if not isinstance(model.prior, RBMPrior):
+            return 0.0
+        codes = posterior_codes(model, x["train"], generator)
+        return rbm_log_z(model.prior.rbm, codes, config["finetune"]["valid_ais"], generator)
+
     t0 = time.perf_counter()
+    checkpointer = Checkpointer(state_path, config["checkpoint_every"], config)
     history, best_state = finetune(
-        model,
-        x["train"],
-        x["valid"],
-        config["finetune"],
-        generator,
-        Checkpointer(state_path, config["checkpoint_every"], config),
-        lambda: quick_log_z(model, codes, config, generator),
+        model, x["train"], x["valid"], finetune_config(config, spec), generator, checkpointer, log_z
     )
     seconds = time.perf_counter() - t0
     write_h5(curves_path, history_arrays(history, "curves"), config, {"train_seconds": seconds})
@@ -197,20 +239,35 @@ def finetune_stage(
         ckpt_path,
         {
             "model": best_state,
-            "model_name": model_name,
-            "n_pixels": stage1["n_pixels"],
+            "spec": spec.as_dict(),
+            "n_pixels": n_pixels,
             "train_seconds": seconds + pretrain_seconds,
         },
         config,
     )
-    Checkpointer(state_path, 1, None).finish()
+    checkpointer.finish()
 
 
-def load_model(config: Mapping[str, Any], ckpt_path: str, device: torch.device) -> tuple[HybridModel, dict[str, Any]]:
+def load_stage1(model: HybridModel, saved: Mapping[str, Any]) -> float:
+    """Put the stage-one encoder and decoder into `model`; return their training time."""
+    model.encoder.load_state_dict(saved["encoder"])
+    model.decoder.load_state_dict(saved["decoder"])
+    return saved["train_seconds"]
+
+
+def load_prior(model: HybridModel, saved: Mapping[str, Any]) -> float:
+    """Put the stage-two RBM into `model`'s prior; return its training time."""
+    model.prior.rbm.load_state_dict(saved["rbm"])
+    return saved["train_seconds"]
+
+
+def load_model(ckpt_path: str, device: torch.device, config: Mapping[str, Any]) -> tuple[HybridModel | RBM, dict]:
+    """A trained model from its checkpoint (its spec says what to build), in eval mode on `device`."""
     saved = load_checkpoint(ckpt_path)
-    model = build_model(config, saved["model_name"], saved["n_pixels"])
+    spec = ModelSpec(**saved["spec"])
+    model = build_model(config, spec, saved["n_pixels"])
     model.load_state_dict(saved["model"])
-    return model.to(device).eval(), saved
+    return model.to(device).eval(), {**saved, "spec": spec}
 
 
 # --- stage 4: evaluation ----------------------------------------------------------------------
@@ -222,11 +279,18 @@ def evaluate_stage(
     """Test log-likelihood with standard error, AIS/exact log Z, RAISE; HDF5 of traces and a CSV row."""
     device, generator = setup(config, "evaluate", threads)
     x = tensors(datasets.load_binarised(data_path), device)
-    model, saved = load_model(config, ckpt_path, device)
+    model, saved = load_model(ckpt_path, device, config)
+    spec: ModelSpec = saved["spec"]
     t0 = time.perf_counter()
-    metrics, arrays = evaluate_model(model, x["test"], x["train"], config["evaluate"], generator)
+    evaluate = evaluate_pixel_rbm if isinstance(model, RBM) else evaluate_model
+    metrics, arrays = evaluate(model, x["test"], x["train"], config["evaluate"], generator)
     metrics.update(
-        model=saved["model_name"],
+        model=spec.name,
+        prior=spec.prior,
+        pretraining=spec.pretraining,
+        estimator=spec.estimator if spec.prior != "pixels" else "",
+        train_K=spec.K if spec.prior != "pixels" else 0,
+        rbm_hidden=spec.rbm_hidden,
         n_params=sum(p.numel() for p in model.parameters()),
         train_seconds=saved["train_seconds"],
         eval_seconds=time.perf_counter() - t0,
@@ -239,74 +303,30 @@ def evaluate_stage(
 
 # --- stage 5: figures -------------------------------------------------------------------------
 
-RESULT_COLUMNS = [
-    "model",
-    "test_ll",
-    "test_ll_se",
-    "log_z",
-    "log_z_low",
-    "log_z_high",
-    "test_ll_conservative",
-    "test_ll_conservative_se",
-    "exact_log_z",
-    "test_ll_exact_log_z",
-    "K",
-    "n_test",
-    "n_params",
-    "train_seconds",
-    "source",
-]
 
-
-def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Our models (measured) followed by published rows, one row per model."""
-    ours = metrics.assign(source="this workflow (digits subset)" if "source" not in metrics else metrics["source"])
-    table = pd.concat([ours, published_table()], ignore_index=True)
-    return table[[c for c in RESULT_COLUMNS if c in table.columns] + [c for c in ("binarisation",) if c in table]]
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    return "" if pd.isna(value) else f"{value:.{digits}f}"
-
-
-def _with_se(row: pd.Series, key: str) -> str:
-    se = row.get(f"{key}_se")
-    return _fmt(row.get(key)) + ("" if pd.isna(se) else f" ± {se:.2f}")
-
-
-def format_results(table: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable copy: 'value ± se', AIS bands as [low, high], blanks where a value does not apply."""
-    rows = []
-    for _, r in table.iterrows():
-        band = f" [{_fmt(r.get('log_z_low'))}, {_fmt(r.get('log_z_high'))}]" if pd.notna(r.get("log_z_high")) else ""
-        rows.append(
-            {
-                "model": r["model"],
-                "test log-lik. (nats)": _with_se(r, "test_ll"),
-                "log Z (AIS, ±3σ band)": _fmt(r.get("log_z")) + band,
-                "conservative (RAISE)": _with_se(r, "test_ll_conservative"),
-                "log Z exact": _fmt(r.get("exact_log_z")),
-                "test log-lik., exact log Z": _fmt(r.get("test_ll_exact_log_z")),
-                "parameters": "" if pd.isna(r.get("n_params")) else f"{int(r['n_params']):,}",
-                "train time (s)": _fmt(r.get("train_seconds"), 0),
-                "source": r["source"],
-            }
-        )
-    return pd.DataFrame(rows)
+@torch.no_grad()
+def model_samples(model: HybridModel | RBM, n: int, gibbs_steps: int, generator) -> np.ndarray:
+    """n samples as pixel probabilities: decoded prior samples, or p(v|h) at the end of a pixel RBM's chain."""
+    if isinstance(model, RBM):
+        v = model.gibbs(bernoulli(torch.full((n, model.n_visible), 0.5, device=model.W.device), generator),
+                        gibbs_steps, generator)  # fmt: skip
+        return model.visible_probs(bernoulli(model.hidden_probs(v), generator)).cpu().numpy()
+    z = model.prior.sample(n, gibbs_steps, generator)
+    return torch.sigmoid(model.decoder(z)).cpu().numpy()
 
 
 def figures_stage(
     config: Mapping[str, Any],
     data_path: str,
-    codes_path: str,
-    prior_curves_path: str,
+    pretraining_curves: Mapping[str, str],
     models: Mapping[str, Mapping[str, str]],
     out_dir: str,
     threads: int,
 ) -> None:
-    """Samples, reconstructions, training curves, AIS diagnostic and the results table, into out_dir.
+    """Samples, reconstructions, training curves, AIS diagnostic, ablations and the results table, into out_dir.
 
-    `models` maps a model name to its 'checkpoint', 'curves', 'evaluation' and 'metrics' paths.
+    `pretraining_curves` maps a stage label to its curves HDF5; `models` maps a model name to its
+    'checkpoint', 'curves', 'evaluation' and 'metrics' paths, the reference model (the hybrid) first.
     The directory is built beside out_dir and renamed into place when complete.
     """
     device, generator = setup(config, "figures", threads)
@@ -317,47 +337,45 @@ def figures_stage(
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    samples, recon = {}, {"test digits": x_test.cpu().numpy()}
-    with torch.no_grad():
-        for name, paths in models.items():
-            model, _ = load_model(config, paths["checkpoint"], device)
-            z = model.prior.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator)
-            samples[f"{name} prior: decoded samples"] = torch.sigmoid(model.decoder(z)).cpu().numpy()
-            code = (model.encoder(x_test) > 0).float()
-            recon[f"{name}"] = torch.sigmoid(model.decoder(code)).cpu().numpy()
+    samples, recon, specs = {}, {"test digits": x_test.cpu().numpy()}, {}
+    for name, paths in models.items():
+        model, saved = load_model(paths["checkpoint"], device, config)
+        specs[name] = saved["spec"]
+        samples[name] = model_samples(model, fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator)
+        if isinstance(model, HybridModel):
+            with torch.no_grad():
+                recon[name] = torch.sigmoid(model.decoder(model.encoder.code(x_test))).cpu().numpy()
     plots.plot_image_panels(samples, shape, int(np.sqrt(fcfg["n_samples"])), tmp / "samples.png")
     plots.plot_reconstructions(recon, shape, tmp / "reconstructions.png")
-    curves = {
-        "stage1": strip_prefix(read_h5(codes_path, None), "curves/"),
-        "stage2": strip_prefix(read_h5(prior_curves_path), "curves/"),
-    }
-    curves.update({f"finetune_{name}": strip_prefix(read_h5(p["curves"]), "curves/") for name, p in models.items()})
+    curves = {label: strip_prefix(read_h5(path), "curves/") for label, path in pretraining_curves.items()}
+    curves.update({name: strip_prefix(read_h5(p["curves"]), "curves/") for name, p in models.items()})
     plots.plot_training_curves(curves, tmp / "training_curves.png")
-    if "hybrid" in models:
-        evaluation = read_h5(models["hybrid"]["evaluation"])
-        metrics = read_h5_attrs(models["hybrid"]["evaluation"])
-        estimates = {"forward AIS": tuple(evaluation["ais_forward/estimate"][:3])}
-        if "exact_log_z" in metrics:
-            estimates["exact"] = (metrics["exact_log_z"],) * 3
-        plots.plot_ais_diagnostic(
-            evaluation["ais_forward/trace_betas"],
-            evaluation["ais_forward/trace_log_weights"],
-            estimates,
-            float(evaluation["ais_forward/estimate"][3]),
-            tmp / "ais_diagnostic.png",
-        )
-    table = results_table(pd.concat([pd.read_csv(p["metrics"]) for p in models.values()], ignore_index=True))
-    table.to_csv(tmp / "results.csv", index=False)
-    pretty = format_results(table)
-    note = (
-        "Test log-likelihood in nats per image (higher is better), importance sampling with "
-        f"K = {config['evaluate']['K']} samples from q, minus AIS log Z; ± one standard error over test images. "
-        "Published rows were measured on full MNIST, not on this run's data."
-    )
-    (tmp / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
-    plots.plot_table(pretty, tmp / "results.png", "Test log-likelihood (nats per image)")
+    reference = next(iter(models))
+    if specs[reference].prior == "rbm":
+        plot_ais(models[reference]["evaluation"], tmp / "ais_diagnostic.png")
+    metrics = pd.concat([pd.read_csv(p["metrics"]) for p in models.values()], ignore_index=True)
+    panels = results.ablation_panels(metrics, specs, reference)
+    if panels:
+        plots.plot_ablations(panels, tmp / "ablations.png")
+    results.write_results(metrics, config["evaluate"]["K"], tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+
+
+def plot_ais(evaluation_path: str, path: Path) -> None:
+    """The AIS diagnostic of one evaluation: run traces and log Z estimates (exact where enumerated)."""
+    evaluation = read_h5(evaluation_path)
+    metrics = read_h5_attrs(evaluation_path)
+    estimates = {"forward AIS": tuple(evaluation["ais_forward/estimate"][:3])}
+    if "exact_log_z" in metrics:
+        estimates["exact"] = (metrics["exact_log_z"],) * 3
+    plots.plot_ais_diagnostic(
+        evaluation["ais_forward/trace_betas"],
+        evaluation["ais_forward/trace_log_weights"],
+        estimates,
+        float(evaluation["ais_forward/estimate"][3]),
+        path,
+    )
 
 
 def strip_prefix(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -2,13 +2,23 @@
 
 import os
 
+from binlatent.variants import model_specs
+
 OUT = config["outdir"]
-MODELS = ["hybrid", "factorised"]
+SPECS = model_specs(
+    config
+)  # name -> ModelSpec: what each model trains from (see config['models'])
+MODELS = list(SPECS)
+LATENT_MODELS = [name for name, spec in SPECS.items() if spec.prior != "pixels"]
+PIXEL_MODELS = [name for name, spec in SPECS.items() if spec.prior == "pixels"]
+USES_STAGE1 = any(spec.stage1 for spec in SPECS.values())
+PRIOR_SIZES = sorted({spec.rbm_hidden for spec in SPECS.values() if spec.stage2})
 ENV = "../../envs/pipeline.yaml"
 
 
 wildcard_constraints:
     model="|".join(MODELS),
+    n_hidden=r"\d+",
 
 
 def out(*parts):
@@ -40,21 +50,43 @@ def data_inputs(wildcards):
     return {"user_file": config["data_path"]} if config["dataset"] == "file" else {}
 
 
-def prior_input(wildcards):
-    """Only the hybrid starts from the stage-two RBM."""
-    return (
-        {"prior": rules.pretrain_prior.output.checkpoint}
-        if wildcards.model == "hybrid"
-        else {}
-    )
+def stage2_checkpoint(n_hidden):
+    return out("stage2", f"h{n_hidden}", "prior.pt")
+
+
+def pretrained_inputs(wildcards):
+    """The pretrained parts a model starts from: the stage-one autoencoder, the stage-two RBM."""
+    spec = SPECS[wildcards.model]
+    files = {}
+    if spec.stage1:
+        files["stage1"] = rules.pretrain_autoencoder.output.checkpoint
+    if spec.stage2:
+        files["prior"] = stage2_checkpoint(spec.rbm_hidden)
+    return files
 
 
 def model_outputs(wildcards=None):
     """Every model's checkpoint, curves, evaluation and metrics, keyed for the figures script."""
     files = {}
     for name in MODELS:
-        files[f"{name}_checkpoint"] = out(name, "model.pt")
-        files[f"{name}_curves"] = out(name, "curves.h5")
-        files[f"{name}_evaluation"] = out(name, "evaluation.h5")
-        files[f"{name}_metrics"] = out(name, "metrics.csv")
+        for kind, filename in MODEL_FILES.items():
+            files[f"{name}_{kind}"] = out(name, filename)
     return files
+
+
+def pretraining_curves(wildcards=None):
+    """Curves of the pretraining stages the run's models use, keyed stage1, stage2_h<n_hidden>."""
+    files = {}
+    if USES_STAGE1:
+        files["stage1"] = rules.pretrain_autoencoder.output.codes
+    for n_hidden in PRIOR_SIZES:
+        files[f"stage2_h{n_hidden}"] = out("stage2", f"h{n_hidden}", "prior_curves.h5")
+    return files
+
+
+MODEL_FILES = {
+    "checkpoint": "model.pt",
+    "curves": "curves.h5",
+    "evaluation": "evaluation.h5",
+    "metrics": "metrics.csv",
+}

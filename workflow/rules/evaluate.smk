@@ -1,7 +1,7 @@
 rule evaluate:
     input:
         data=rules.binarize.output.data,
-        checkpoint=rules.finetune.output.checkpoint,
+        checkpoint=out("{model}", "model.pt"),
     output:
         evaluation=out("{model}", "evaluation.h5"),
         metrics=out("{model}", "metrics.csv"),

@@ -1,9 +1,8 @@
 rule figures:
     input:
         unpack(model_outputs),
+        unpack(pretraining_curves),
         data=rules.binarize.output.data,
-        codes=rules.pretrain_autoencoder.output.codes,
-        prior_curves=rules.pretrain_prior.output.curves,
     output:
         figures=report(
             directory(out("figures")),
@@ -23,6 +22,8 @@ rule figures:
         runtime=resource("figures", "runtime"),
     params:
         models=MODELS,
+        model_files=list(MODEL_FILES),
+        pretraining=lambda wildcards: list(pretraining_curves()),
         figures=config["figures"],
     script:
         "../scripts/figures.py"

@@ -1,11 +1,9 @@
-# {model} is "hybrid" (RBM prior, from both pretraining stages) or "factorised" (the baseline:
-# a factorised Bernoulli prior on the same stage-one encoder/decoder, same estimator).
+# Joint training of each model with a code (hybrid, factorised, Gaussian, ...) on the K-sample bound,
+# from the pretrained parts its spec in config['models'] names, or from scratch.
 rule finetune:
     input:
-        unpack(prior_input),
+        unpack(pretrained_inputs),
         data=rules.binarize.output.data,
-        stage1=rules.pretrain_autoencoder.output.checkpoint,
-        codes=rules.pretrain_autoencoder.output.codes,
     output:
         checkpoint=out("{model}", "model.pt"),
         curves=out("{model}", "curves.h5"),
@@ -13,6 +11,8 @@ rule finetune:
         log_path("finetune_{model}"),
     benchmark:
         benchmark_path("finetune_{model}")
+    wildcard_constraints:
+        model="|".join(LATENT_MODELS),
     conda:
         ENV
     threads: resource("finetune", "threads")
@@ -22,7 +22,37 @@ rule finetune:
         gpu=resource("finetune", "gpu"),
     params:
         state=resume_state("finetune_{model}"),
+        spec=lambda wildcards: SPECS[wildcards.model].as_dict(),
         finetune=config["finetune"],
         seed=config["seed"],
     script:
         "../scripts/finetune.py"
+
+
+# The RBM-on-pixels baseline: the stage-two schedule on the images, the best validation epoch kept.
+rule train_pixel_rbm:
+    input:
+        data=rules.binarize.output.data,
+    output:
+        checkpoint=out("{model}", "model.pt"),
+        curves=out("{model}", "curves.h5"),
+    log:
+        log_path("train_pixel_rbm_{model}"),
+    benchmark:
+        benchmark_path("train_pixel_rbm_{model}")
+    wildcard_constraints:
+        model="|".join(PIXEL_MODELS),
+    conda:
+        ENV
+    threads: resource("train_pixel_rbm", "threads")
+    resources:
+        mem_mb=resource("train_pixel_rbm", "mem_mb"),
+        runtime=resource("train_pixel_rbm", "runtime"),
+        gpu=resource("train_pixel_rbm", "gpu"),
+    params:
+        state=resume_state("train_pixel_rbm_{model}"),
+        spec=lambda wildcards: SPECS[wildcards.model].as_dict(),
+        pixel_rbm=config["pixel_rbm"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_pixel_rbm.py"

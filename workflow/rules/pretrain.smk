@@ -24,17 +24,17 @@ rule pretrain_autoencoder:
         "../scripts/pretrain_autoencoder.py"
 
 
-# Stage two fits the prior layer by layer: prior.n_hidden lists the layers' sizes.
+# Stage two fits an RBM prior with {n_hidden} hidden units to the codes (one per size the models use).
 rule pretrain_prior:
     input:
         codes=rules.pretrain_autoencoder.output.codes,
     output:
-        checkpoint=out("stage2", "prior.pt"),
-        curves=out("stage2", "prior_curves.h5"),
+        checkpoint=out("stage2", "h{n_hidden}", "prior.pt"),
+        curves=out("stage2", "h{n_hidden}", "prior_curves.h5"),
     log:
-        log_path("pretrain_prior"),
+        log_path("pretrain_prior_h{n_hidden}"),
     benchmark:
-        benchmark_path("pretrain_prior")
+        benchmark_path("pretrain_prior_h{n_hidden}")
     conda:
         ENV
     threads: resource("pretrain_prior", "threads")
@@ -43,7 +43,7 @@ rule pretrain_prior:
         runtime=resource("pretrain_prior", "runtime"),
         gpu=resource("pretrain_prior", "gpu"),
     params:
-        state=resume_state("pretrain_prior"),
+        state=resume_state("pretrain_prior_h{n_hidden}"),
         prior=config["prior"],
         seed=config["seed"],
     script:

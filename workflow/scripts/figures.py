@@ -1,10 +1,10 @@
-"""Figures and the results table for every model of the run."""
+"""Figures, ablations and the results table for every model of the run."""
 
 from binlatent import stages
 from binlatent.script import run_logged
 
 models = {
-    name: {kind: snakemake.input[f"{name}_{kind}"] for kind in ("checkpoint", "curves", "evaluation", "metrics")}
+    name: {kind: snakemake.input[f"{name}_{kind}"] for kind in snakemake.params.model_files}
     for name in snakemake.params.models
 }
 run_logged(
@@ -12,8 +12,7 @@ run_logged(
     lambda: stages.figures_stage(
         snakemake.config,
         snakemake.input.data,
-        snakemake.input.codes,
-        snakemake.input.prior_curves,
+        {label: snakemake.input[label] for label in snakemake.params.pretraining},
         models,
         snakemake.output.figures,
         snakemake.threads,

@@ -1,4 +1,4 @@
-"""Stage two: the RBM prior fitted to the stage-one codes; writes the checkpoint and curves."""
+"""Stage two: an RBM prior of n_hidden hidden units fitted to the stage-one codes; writes checkpoint and curves."""
 
 from binlatent import stages
 from binlatent.script import run_logged
@@ -12,5 +12,6 @@ run_logged(
         snakemake.output.curves,
         snakemake.params.state,
         snakemake.threads,
+        int(snakemake.wildcards.n_hidden),
     ),
 )

@@ -1,0 +1,87 @@
+"""The models a run trains: the hybrid, its baselines and ablations, each a named spec in config['models'].
+
+A spec names the prior over the code (`rbm`, `factorised`, `gaussian`) or `pixels` for an RBM
+directly on the pixels, which pretraining stages it starts from, and any of the training choices
+that ablations vary (estimator, K, RBM hidden units); everything else comes from the config.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+PRIORS = ("rbm", "factorised", "gaussian", "pixels")
+PRETRAINING_LABELS = {(False, False): "none", (True, False): "stage 1", (True, True): "stages 1+2"}
+
+
+class ModelSpecError(ValueError):
+    """A model spec in config['models'] that the workflow cannot train."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the run, with every choice resolved against the config's defaults."""
+
+    name: str
+    prior: str  # rbm | factorised | gaussian | pixels
+    stage1: bool  # starts from the stage-one autoencoder
+    stage2: bool  # starts from the stage-two RBM (rbm prior only)
+    estimator: str  # encoder gradient: vimco | rws, or reparam for Gaussian latents
+    K: int  # importance samples per image in training
+    rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM); 0 when there is none
+
+    @property
+    def pretraining(self) -> str:
+        return PRETRAINING_LABELS[(self.stage1, self.stage2)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> ModelSpec:
+    """The spec of model `name` from its config entry; raises ModelSpecError naming the problem."""
+    prior = raw["prior"]
+    where = f"config: models.{name}"
+    binary_code = prior in ("rbm", "factorised")
+    stage1 = bool(raw.get("stage1", binary_code))
+    stage2 = bool(raw.get("stage2", prior == "rbm" and stage1))
+    if stage1 and not binary_code:
+        raise ModelSpecError(f"{where}: stage1 pretraining needs a binary code (prior rbm or factorised), not {prior}")
+    if stage2 and (prior != "rbm" or not stage1):
+        raise ModelSpecError(f"{where}: stage2 fits an RBM prior to stage-one codes; it needs prior rbm and stage1")
+    estimator = "reparam" if prior == "gaussian" else raw.get("estimator", config["finetune"]["estimator"])
+    if prior == "gaussian" and raw.get("estimator", "reparam") != "reparam":
+        raise ModelSpecError(f"{where}: Gaussian latents train by reparameterisation; remove 'estimator'")
+    K = int(raw.get("K", config["finetune"]["K"]))
+    if estimator == "vimco" and K < 2 and prior != "pixels":
+        raise ModelSpecError(f"{where}: VIMCO needs K >= 2 importance samples, got {K}")
+    default_hidden = {"rbm": config["prior"]["n_hidden"][0], "pixels": config["pixel_rbm"]["n_hidden"]}
+    rbm_hidden = int(raw.get("rbm_hidden", default_hidden.get(prior, 0)))
+    if rbm_hidden and prior not in default_hidden:
+        raise ModelSpecError(f"{where}: rbm_hidden applies to an RBM prior or pixel RBM, not prior {prior}")
+    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden)
+
+
+def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
+    """Every model of the run, in the config's order."""
+    return {name: resolve(name, raw, config) for name, raw in config["models"].items()}
+
+
+def finetune_config(config: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """config['finetune'] with the spec's estimator and K."""
+    cfg = copy.deepcopy(dict(config["finetune"]))
+    cfg.update(estimator=spec.estimator, K=spec.K)
+    return cfg
+
+
+ABLATION_AXES = ("pretraining", "estimator", "K", "rbm_hidden")
+
+
+def ablation_axis(spec: ModelSpec, reference: ModelSpec) -> str | None:
+    """The one choice in which `spec` differs from `reference` (both with an RBM prior), else None."""
+    if spec.prior != "rbm" or reference.prior != "rbm" or spec.name == reference.name:
+        return None
+    differing = [axis for axis in ABLATION_AXES if getattr(spec, axis) != getattr(reference, axis)]
+    return differing[0] if len(differing) == 1 else None

@@ -1,0 +1,102 @@
+"""Model specs (baselines and ablations), the Gaussian baseline's densities and the pixel RBM's best epoch."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from helpers import REPO
+
+from binlatent.models import GaussianEncoder, GaussianPrior
+from binlatent.pretrain import pretrain_rbm
+from binlatent.rbm import RBM, exact_log_likelihood, exact_log_z
+from binlatent.results import ablation_panels
+from binlatent.training import Checkpointer
+from binlatent.variants import ModelSpecError, ablation_axis, model_specs
+
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def specs(models: dict) -> dict:
+    return model_specs({**CONFIG, "models": models})
+
+
+def test_default_models_resolve_to_the_baselines_of_the_table():
+    resolved = model_specs(CONFIG)
+    assert list(resolved) == ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
+    hybrid, scratch, iwae = resolved["hybrid"], resolved["hybrid_scratch"], resolved["iwae"]
+    assert (hybrid.stage1, hybrid.stage2, hybrid.K, hybrid.rbm_hidden) == (True, True, 10, 100)
+    assert (scratch.stage1, scratch.stage2, scratch.pretraining) == (False, False, "none")
+    assert (iwae.stage1, iwae.estimator, iwae.K) == (False, "reparam", CONFIG["finetune"]["K"])
+    assert resolved["factorised"].pretraining == "stage 1" and resolved["rbm_pixels"].rbm_hidden == 200
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"prior": "gaussian", "estimator": "vimco"}, "Gaussian latents train by reparameterisation"),
+        ({"prior": "rbm", "K": 1}, "VIMCO needs K >= 2"),
+        ({"prior": "factorised", "rbm_hidden": 50}, "rbm_hidden applies to an RBM prior or pixel RBM"),
+        ({"prior": "factorised", "stage2": True}, "stage2 fits an RBM prior"),
+    ],
+)
+def test_impossible_specs_are_refused_with_the_models_name(raw, message):
+    with pytest.raises(ModelSpecError, match=rf"config: models\.m: .*{message}"):
+        specs({"m": raw})
+
+
+def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
+    s = specs(
+        {
+            "hybrid": {"prior": "rbm"},
+            "rws": {"prior": "rbm", "estimator": "rws"},
+            "k50": {"prior": "rbm", "K": 50},
+            "stage1_only": {"prior": "rbm", "stage2": False},
+            "two_changes": {"prior": "rbm", "K": 50, "rbm_hidden": 25},
+            "factorised": {"prior": "factorised"},
+        }
+    )
+    axes = {name: ablation_axis(spec, s["hybrid"]) for name, spec in s.items()}
+    assert axes == {"hybrid": None, "rws": "estimator", "k50": "K", "stage1_only": "pretraining",
+                    "two_changes": None, "factorised": None}  # fmt: skip
+    metrics = pd.DataFrame({"model": list(s), "test_ll": [-100, -101, -99, -105, -98, -110], "test_ll_se": 1.0})
+    panels = ablation_panels(metrics, s, "hybrid")
+    assert panels["K"] == [("10", -100.0, 1.0), ("50", -99.0, 1.0)]
+    assert panels["pretraining"] == [("stage 1", -105.0, 1.0), ("stages 1+2", -100.0, 1.0)]
+    assert set(panels) == {"estimator", "K", "pretraining"}
+
+
+def test_gaussian_encoder_and_prior_densities_match_torch_distributions(generator):
+    encoder = GaussianEncoder(6, [5], 3, "tanh")
+    x = torch.rand(4, 6, generator=generator)
+    z, log_q = encoder.sample(x, 7, generator)
+    mean, log_std = encoder(x)
+    reference = torch.distributions.Normal(mean.unsqueeze(1), log_std.exp().unsqueeze(1)).log_prob(z).sum(-1)
+    assert z.shape == (4, 7, 3) and torch.allclose(log_q, reference, atol=1e-5)
+    prior = GaussianPrior(3)
+    expected = -0.5 * (z**2).sum(-1) - 1.5 * math.log(2 * math.pi)
+    assert torch.allclose(prior.unnormalised_log_prob(z), expected, atol=1e-5)
+    z.sum().backward()  # reparameterised: the sample carries the encoder's gradient
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+
+
+def test_rbm_training_with_a_log_z_keeps_the_best_validation_epoch(generator, tmp_path):
+    data = (torch.rand(300, 10, generator=generator) < torch.linspace(0.1, 0.9, 10)).float()
+    train, valid = data[:200], data[200:]
+    rbm = RBM(10, 6)
+    cfg = {
+        "schedule": [{"method": "cd", "k": 1, "epochs": 4}, {"method": "pcd", "k": 1, "epochs": 4, "lr": 2.0}],
+        "batch_size": 20, "lr": 0.1, "lr_decay": 0.0, "initial_momentum": 0.5, "momentum": 0.9,
+        "momentum_warmup_epochs": 1, "weight_decay": 0.0,
+    }  # fmt: skip
+    history, best = pretrain_rbm(rbm, train, valid, cfg, generator, Checkpointer(tmp_path / "s.pt", 100, None),
+                                 lambda: exact_log_z(rbm))  # fmt: skip
+    scores = [h["valid_log_likelihood"] for h in history]
+    for h in history:
+        assert h["valid_log_likelihood"] == pytest.approx(h["valid_exact_log_likelihood"], abs=1e-4)
+    rbm.load_state_dict(best)
+    assert exact_log_likelihood(rbm, valid) == pytest.approx(max(scores), abs=1e-4)
+    assert scores.index(max(scores)) < len(scores) - 1  # the large PCD step made the last epochs worse
