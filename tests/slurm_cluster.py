@@ -1,6 +1,6 @@
-"""A throwaway single-node SLURM cluster with accounting, brought up by hand for the tests.
+"""A throwaway single-node SLURM cluster, with or without accounting, brought up by hand for the tests.
 
-For machines without systemd (CI containers): MariaDB, munged, slurmdbd, slurmctld and slurmd run in the
+For machines without systemd (CI containers): munged, MariaDB, slurmdbd, slurmctld and slurmd run in the
 foreground as children of the test, from configuration files written into a fresh temporary directory, on
 free ports of 127.0.0.1, and are stopped by their PIDs. Needs root and Debian's `slurm-wlm`, `munge`,
 `mariadb-server` and `slurmdbd` packages.
@@ -30,6 +30,7 @@ APT_PACKAGES = "slurm-wlm munge mariadb-server slurmdbd"
 DEFAULT_SLURM_CONF = Path("/etc/slurm/slurm.conf")
 NAME = "binlatent"  # cluster, partition and account
 DB_USER = "slurm"
+MIN_JOB_AGE = 300  # seconds squeue shows a finished job (SLURM's default), stated for the no-accounting variant
 
 
 def why_unavailable() -> str:
@@ -58,14 +59,24 @@ def port_open(port: int) -> bool:
 
 @dataclass
 class Cluster:
-    """A running cluster: `env` points SLURM's commands at it; `partition` and `account` accept jobs."""
+    """A cluster's files, ports and daemons; `env` points SLURM's commands at it."""
 
-    root: Path
-    log_dir: Path
-    env: dict[str, str]
+    root: Path  # configuration, sockets, state
+    log_dir: Path  # the daemons' logs
+    accounting: bool  # slurmdbd and MariaDB behind sacct, or no accounting at all
+    env: dict[str, str] = field(init=False)
+    host: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
+    ports: dict[str, int] = field(default_factory=lambda: {d: free_port() for d in ("slurmctld", "slurmd", "slurmdbd")})
     partition: str = NAME
-    account: str = NAME
+    account: str | None = None  # registered with sacctmgr when there is accounting
     daemons: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.env = {**os.environ, "SLURM_CONF": str(self.root / "slurm.conf")}
+
+    @property
+    def munge_socket(self) -> Path:
+        return self.root / "munge" / "munge.socket"
 
     def run(self, *cmd: str, timeout: float = 30) -> str:
         """Run a command against the cluster; its stdout. A failure raises with its output and the daemons' logs."""
@@ -74,8 +85,16 @@ class Cluster:
             raise RuntimeError(f"{' '.join(cmd)} failed: {result.stdout}{result.stderr}\n{self.logs()}")
         return result.stdout
 
+    def query(self, *cmd: str) -> str | None:
+        """A command's stdout, or None when it fails or takes over 10 s (while a daemon comes up)."""
+        try:
+            result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        return result.stdout if result.returncode == 0 else None
+
     def start(self, name: str, cmd: list[str], ready: Callable[[], bool], timeout: float, **popen) -> None:
-        """Start a daemon in the foreground and wait until `ready()`; it fails with the daemon's log."""
+        """Start a daemon in the foreground and wait until `ready()`; it fails with the daemons' logs."""
         with open(self.log_dir / f"{name}.out", "w") as out:
             self.daemons[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, **popen)
         deadline = time.monotonic() + timeout
@@ -85,14 +104,6 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} not ready after {timeout:.0f} s\n{self.logs()}")
             time.sleep(0.2)
-
-    def query(self, *cmd: str) -> str | None:
-        """A command's stdout, or None when it fails or takes over 10 s (while a daemon comes up)."""
-        try:
-            result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=10)
-        except subprocess.TimeoutExpired:
-            return None
-        return result.stdout if result.returncode == 0 else None
 
     def logs(self, lines: int = 15) -> str:
         """The last lines of every daemon's log, for error messages."""
@@ -116,18 +127,25 @@ class Cluster:
                     process.wait(timeout=10)
 
 
-def slurm_conf(c: Cluster, host: str, ports: dict[str, int], munge_socket: Path) -> str:
-    """One node with this machine's CPUs and 80 % of its memory, one partition, accounting through slurmdbd."""
+def slurm_conf(c: Cluster) -> str:
+    """One node with this machine's CPUs and 80 % of its memory, one partition; accounting through slurmdbd or none."""
     cpus = os.cpu_count() or 1
     memory_mb = int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20 * 0.8)
+    accounting = f"""\
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort={c.ports["slurmdbd"]}
+AccountingStoragePass={c.munge_socket}
+AccountingStoreFlags=job_comment
+"""
     return f"""\
 ClusterName={NAME}
-SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={ports["slurmctld"]}
-SlurmdPort={ports["slurmd"]}
+SlurmctldHost={c.host}(127.0.0.1)
+SlurmctldPort={c.ports["slurmctld"]}
+SlurmdPort={c.ports["slurmd"]}
 SlurmUser=root
 AuthType=auth/munge
-AuthInfo=socket={munge_socket}
+AuthInfo=socket={c.munge_socket}
 StateSaveLocation={c.root}/state
 SlurmdSpoolDir={c.root}/spool
 SlurmctldPidFile={c.root}/slurmctld.pid
@@ -143,37 +161,16 @@ SelectTypeParameters=CR_CPU_Memory
 # Without a default, a job that asks for no memory is given the whole node, and jobs run one at a time.
 DefMemPerCPU=1000
 ReturnToService=2
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
-AccountingStoragePort={ports["slurmdbd"]}
-AccountingStoragePass={munge_socket}
-NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN
+MinJobAge={MIN_JOB_AGE}
+{accounting if c.accounting else "AccountingStorageType=accounting_storage/none"}
+NodeName={c.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN
 PartitionName={NAME} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def slurmdbd_conf(c: Cluster, host: str, ports: dict[str, int], munge_socket: Path, password: str) -> str:
-    return f"""\
-AuthType=auth/munge
-AuthInfo=socket={munge_socket}
-DbdHost={host}
-DbdAddr=127.0.0.1
-DbdPort={ports["slurmdbd"]}
-SlurmUser=root
-PidFile={c.root}/slurmdbd.pid
-LogFile={c.log_dir}/slurmdbd.log
-StorageType=accounting_storage/mysql
-StorageHost=127.0.0.1
-StoragePort={ports["mariadb"]}
-StorageUser={DB_USER}
-StoragePass={password}
-StorageLoc=slurm_acct_db
-"""
-
-
-def start_munge(c: Cluster, timeout: float) -> Path:
-    """munged as the munge user, with a fresh key, on a socket of its own; the socket's path."""
-    munge = c.root / "munge"
+def start_munge(c: Cluster, timeout: float) -> None:
+    """munged as the munge user, with a fresh key, on a socket of its own."""
+    munge = c.munge_socket.parent
     munge.mkdir()
     munge.chmod(0o755)  # munged wants its socket's folder open to every user
     key = munge / "munge.key"
@@ -181,18 +178,15 @@ def start_munge(c: Cluster, timeout: float) -> Path:
     key.chmod(0o600)
     for path in (munge, key):
         shutil.chown(path, "munge", "munge")
-    sock = munge / "munge.socket"
-    cmd = ["munged", "--foreground", f"--socket={sock}", f"--key-file={key}", f"--pid-file={munge}/munged.pid"]
-    cmd += [f"--log-file={munge}/munged.log", f"--seed-file={munge}/munged.seed"]
-    c.start("munged", cmd, sock.exists, timeout, user="munge", group="munge")
-    return sock
+    cmd = ["munged", "--foreground", f"--socket={c.munge_socket}", f"--key-file={key}"]
+    cmd += [f"--pid-file={munge}/munged.pid", f"--log-file={munge}/munged.log", f"--seed-file={munge}/munged.seed"]
+    c.start("munged", cmd, c.munge_socket.exists, timeout, user="munge", group="munge")
 
 
-def start_mariadb(c: Cluster, port: int, password: str, timeout: float) -> None:
-    """MariaDB on 127.0.0.1:port with a data directory of its own and a user for slurmdbd."""
-    data, sock = c.root / "mysql", c.root / "mysql.sock"
-    install = ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root", "--skip-test-db"]
-    c.run(*install, timeout=timeout)
+def start_accounting(c: Cluster, timeout: float) -> None:
+    """MariaDB with a data directory of its own, slurmdbd on it, and the cluster's account registered."""
+    data, sock, port, password = c.root / "mysql", c.root / "mysql.sock", free_port(), secrets.token_hex(8)
+    c.run("mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root", "--skip-test-db", timeout=timeout)
     cmd = ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--port={port}"]
     cmd += ["--bind-address=127.0.0.1", "--skip-name-resolve", "--user=root", f"--log-error={c.log_dir}/mariadb.log"]
     c.start("mariadbd", cmd, lambda: port_open(port), timeout)
@@ -200,38 +194,52 @@ def start_mariadb(c: Cluster, port: int, password: str, timeout: float) -> None:
     sql += f"GRANT ALL ON slurm_acct_db.* TO '{DB_USER}'@'127.0.0.1';"
     c.run("mariadb", "--no-defaults", f"--socket={sock}", "--user=root", "-e", sql)
 
+    dbd_conf = c.root / "slurmdbd.conf"  # slurmdbd reads it beside slurm.conf; it must be private
+    dbd_conf.touch(mode=0o600)
+    dbd_conf.write_text(f"""\
+AuthType=auth/munge
+AuthInfo=socket={c.munge_socket}
+DbdHost={c.host}
+DbdAddr=127.0.0.1
+DbdPort={c.ports["slurmdbd"]}
+SlurmUser=root
+PidFile={c.root}/slurmdbd.pid
+LogFile={c.log_dir}/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={port}
+StorageUser={DB_USER}
+StoragePass={password}
+StorageLoc=slurm_acct_db
+""")
+    c.start("slurmdbd", ["slurmdbd", "-D"], lambda: port_open(c.ports["slurmdbd"]), timeout)
+    c.run("sacctmgr", "--immediate", "add", "cluster", NAME)
+    c.run("sacctmgr", "--immediate", "add", "account", NAME, f"cluster={NAME}")
+    c.run("sacctmgr", "--immediate", "add", "user", "root", f"account={NAME}", f"cluster={NAME}")
+    c.account = NAME
+
 
 @contextmanager
-def slurm_cluster(log_dir: Path, timeout: float = 60) -> Iterator[Cluster]:
+def slurm_cluster(log_dir: Path, accounting: bool = True, timeout: float = 60) -> Iterator[Cluster]:
     """Bring the cluster up (each daemon within `timeout` s), yield it, and stop every daemon it started."""
     root = Path(tempfile.mkdtemp(prefix="slurm-"))  # short: a socket's path has at most 107 bytes
     root.chmod(0o755)  # the munge user enters it
     log_dir.mkdir(parents=True, exist_ok=True)
-    c = Cluster(root, log_dir, {**os.environ, "SLURM_CONF": str(root / "slurm.conf")})
-    host = socket.gethostname().split(".")[0]
-    ports = {name: free_port() for name in ("mariadb", "slurmdbd", "slurmctld", "slurmd")}
-    password = secrets.token_hex(8)
+    c = Cluster(root, log_dir, accounting)
     linked = False
     try:
-        munge_socket = start_munge(c, timeout)
-        start_mariadb(c, ports["mariadb"], password, timeout)
-        (root / "slurm.conf").write_text(slurm_conf(c, host, ports, munge_socket))
-        dbd_conf = root / "slurmdbd.conf"  # slurmdbd reads it beside slurm.conf; it must be private
-        dbd_conf.touch(mode=0o600)
-        dbd_conf.write_text(slurmdbd_conf(c, host, ports, munge_socket, password))
-        for folder in ("state", "spool"):
-            (root / folder).mkdir()
+        start_munge(c, timeout)
+        (root / "slurm.conf").write_text(slurm_conf(c))
         DEFAULT_SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
         DEFAULT_SLURM_CONF.symlink_to(root / "slurm.conf")
         linked = True
-
-        c.start("slurmdbd", ["slurmdbd", "-D"], lambda: port_open(ports["slurmdbd"]), timeout)
-        c.run("sacctmgr", "--immediate", "add", "cluster", NAME)
-        c.run("sacctmgr", "--immediate", "add", "account", NAME, f"cluster={NAME}")
-        c.run("sacctmgr", "--immediate", "add", "user", "root", f"account={NAME}", f"cluster={NAME}")
+        if accounting:
+            start_accounting(c, timeout)
+        for folder in ("state", "spool"):
+            (root / folder).mkdir()
         c.start("slurmctld", ["slurmctld", "-D"], lambda: c.query("scontrol", "ping") is not None, timeout)
         idle = lambda: (c.query("sinfo", "--noheader", "--format=%t") or "").strip() == "idle"  # noqa: E731
-        c.start("slurmd", ["slurmd", "-D", "-N", host], idle, timeout)
+        c.start("slurmd", ["slurmd", "-D", "-N", c.host], idle, timeout)
         yield c
     finally:
         c.stop()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import snakemake
+from helpers import SMOKE_MODELS, snakemake
 
 from binlatent.io import load_checkpoint
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.workflow
 FIGURES = [
     "samples.png", "reconstructions.png", "training_curves.png", "ais_diagnostic.png", "ablations.png", "results.png"
 ]  # fmt: skip
-MODELS = ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
+MODELS = SMOKE_MODELS
 
 
 def test_every_step_writes_its_artifact_and_log(smoke_run):
