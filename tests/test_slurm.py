@@ -51,12 +51,14 @@ def test_smoke_workflow_runs_as_slurm_jobs_with_the_local_results(smoke_run, clu
     fields = ["JobIDRaw", "State", "Partition", "Account", "Comment"]
     sacct = cluster.run("sacct", "--allocations", "--parsable2", "--noheader", f"--format={','.join(fields)}")
     accounted = pd.DataFrame([line.split("|") for line in sacct.splitlines()], columns=fields).set_index("JobIDRaw")
-    assert (accounted[["State", "Partition", "Account"]] == ["COMPLETED", cluster.partition, cluster.account]).all(None)
+    expected = ["COMPLETED", cluster.partition, cluster.account]
+    assert (accounted[["State", "Partition", "Account"]] == expected).all(axis=None), accounted
     logs = {path.stem: path.read_text() for path in (out / "logs").glob("*.log")}
     assert len(logs) == len(accounted) == 14
-    for name, text in logs.items():  # each rule's log names its job; sacct's comment for that job names the rule
+    for name, text in logs.items():  # a job's log names its SLURM job, whose comment names its rule and wildcards
         job_id = re.search(r"SLURM_JOB_ID=(\d+)", text).group(1)
-        assert accounted.loc[job_id, "Comment"].removeprefix("rule_").replace("_wildcards", "") == name
+        rule, _, wildcards = accounted.loc[job_id, "Comment"].removeprefix("rule_").partition("_wildcards_")
+        assert name.startswith(rule) and name.endswith(wildcards), (name, rule, wildcards)
 
     for model in SMOKE_MODELS:
         pd.testing.assert_frame_equal(metrics(out, model), metrics(smoke_run, model))
