@@ -41,7 +41,7 @@ def why_unavailable() -> str:
     if os.geteuid() != 0:
         return "the test cluster's daemons start as root"
     if DEFAULT_SLURM_CONF.exists() or DEFAULT_SLURM_CONF.is_symlink():
-        return f"{DEFAULT_SLURM_CONF} exists: this machine has a SLURM configuration of its own"
+        return f"{DEFAULT_SLURM_CONF} exists: a SLURM configuration of this machine's (or a killed test run's link)"
     return ""
 
 
