@@ -8,6 +8,7 @@ rule pretrain_autoencoder:
         log_path("pretrain_autoencoder"),
     benchmark:
         benchmark_path("pretrain_autoencoder")
+    priority: 10  # on the longest path: start it before the baselines that need no pretraining
     conda:
         ENV
     threads: resource("pretrain_autoencoder", "threads")
@@ -35,6 +36,7 @@ rule pretrain_prior:
         log_path("pretrain_prior_h{n_hidden}"),
     benchmark:
         benchmark_path("pretrain_prior_h{n_hidden}")
+    priority: 10
     conda:
         ENV
     threads: resource("pretrain_prior", "threads")
