@@ -222,6 +222,9 @@ StorageLoc=slurm_acct_db
 @contextmanager
 def slurm_cluster(log_dir: Path, accounting: bool = True, timeout: float = 60) -> Iterator[Cluster]:
     """Bring the cluster up (each daemon within `timeout` s), yield it, and stop every daemon it started."""
+    reason = why_unavailable()  # also: one cluster at a time, since the default configuration file links to it
+    if reason:
+        raise RuntimeError(f"cannot bring up a SLURM cluster: {reason}")
     root = Path(tempfile.mkdtemp(prefix="slurm-"))  # short: a socket's path has at most 107 bytes
     root.chmod(0o755)  # the munge user enters it
     log_dir.mkdir(parents=True, exist_ok=True)

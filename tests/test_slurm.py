@@ -21,10 +21,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.skipif(bool(U
 RUN_TIMEOUT = 900  # seconds: a run that hangs (a status query that never succeeds) fails instead
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Cluster:
+@pytest.fixture
+def cluster(tmp_path) -> Cluster:
     """A cluster with accounting (slurmdbd), so the plugin runs with its default settings: job status from sacct."""
-    with slurm_cluster(tmp_path_factory.mktemp("slurm-daemons")) as running:
+    with slurm_cluster(tmp_path / "slurm-daemons") as running:
         yield running
 
 
