@@ -10,7 +10,7 @@ import torch
 
 from binlatent.models import Decoder, Encoder
 from binlatent.rbm import (
-    MAX_ENUMERATION_UNITS,
+    EPOCH_ENUMERATION_UNITS,
     RBM,
     PCDState,
     contrastive_step,
@@ -119,7 +119,7 @@ def pretrain_rbm(
     """
     plan = expand_schedule(cfg["schedule"], cfg["lr"])
     state = PCDState(rbm, cfg["batch_size"], generator)
-    exact = rbm.n_visible <= MAX_ENUMERATION_UNITS or rbm.n_hidden <= MAX_ENUMERATION_UNITS
+    exact = min(rbm.n_visible, rbm.n_hidden) <= EPOCH_ENUMERATION_UNITS
     best: dict[str, Any] = {"valid": -float("inf"), "state": copy.deepcopy(rbm.state_dict())}
 
     @torch.no_grad()

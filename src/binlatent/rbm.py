@@ -189,6 +189,7 @@ def reconstruction_error(rbm: RBM, v: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------
 
 MAX_ENUMERATION_UNITS = 25
+EPOCH_ENUMERATION_UNITS = 20  # per-epoch scores enumerate only up to here: 2^25 states take minutes each time
 
 
 def all_binary_states(n: int, start: int, stop: int, dtype=torch.float64) -> torch.Tensor:

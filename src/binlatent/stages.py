@@ -21,7 +21,7 @@ from binlatent.finetune import finetune
 from binlatent.io import load_checkpoint, read_h5, read_h5_attrs, save_checkpoint, write_h5, write_text
 from binlatent.models import FactorisedPrior, GaussianPrior, HybridModel, RBMPrior, build_networks
 from binlatent.pretrain import pretrain_autoencoder, pretrain_rbm
-from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, bernoulli, exact_log_z
+from binlatent.rbm import EPOCH_ENUMERATION_UNITS, RBM, bernoulli, exact_log_z
 from binlatent.training import Checkpointer, history_arrays, select_device
 from binlatent.variants import ModelSpec, finetune_config
 
@@ -110,7 +110,7 @@ def pretrain_stage1(
 
 def rbm_log_z(rbm: RBM, base_data: torch.Tensor, ais_cfg: Mapping[str, Any], generator) -> float:
     """log Z for a validation score: exact when a layer is small enough, else a short AIS run."""
-    if min(rbm.n_visible, rbm.n_hidden) <= MAX_ENUMERATION_UNITS:
+    if min(rbm.n_visible, rbm.n_hidden) <= EPOCH_ENUMERATION_UNITS:
         return exact_log_z(rbm)
     return ais_log_z(rbm, base_data, ais_cfg["schedule"], ais_cfg["runs"], n_trace=1, generator=generator).log_z
 
