@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -55,8 +56,9 @@ def test_bad_config_stops_before_any_job_naming_key_and_value(case, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_conda_env_pins_match_the_project_pins():
-    env = yaml.safe_load((REPO / "envs" / "pipeline.yaml").read_text())
+@pytest.mark.parametrize("env_file", sorted(p.name for p in (REPO / "envs").glob("*.yaml")))
+def test_conda_env_pins_match_the_project_pins(env_file):
+    env = yaml.safe_load((REPO / "envs" / env_file).read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     env_pins = dict(p.split("==") for p in pip if "==" in p)
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -64,6 +66,36 @@ def test_conda_env_pins_match_the_project_pins():
     assert env_pins == pins
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert project["requires-python"] == ">=" + python.split("=")[1]
+
+
+# conda's channels cannot be reached from the test machines, so no environment is built here. To plan a
+# --use-conda run, snakemake only asks conda for its info, its version and its channel priority: this stand-in
+# answers those three queries and refuses everything else (creating an environment among them).
+STAND_IN_CONDA = """#!/bin/sh
+case "$*" in
+  "info --json") echo '{"conda_prefix": "%s", "platform": "linux-64"}' ;;
+  "--version") echo "conda 24.11.3" ;;
+  "config --get channel_priority --json") echo '{"get": {"channel_priority": "strict"}}' ;;
+  *) echo "stand-in conda: refusing 'conda $*'" >&2; exit 1 ;;
+esac
+"""
+
+
+def test_the_workflow_plans_with_use_conda_every_job_in_the_pinned_env(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "conda").write_text(STAND_IN_CONDA % (tmp_path / "conda"))
+    (bin_dir / "conda").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = snakemake(
+        "-n", "--use-conda", "--conda-prefix", str(tmp_path / "envs"), "--cores", "1", "--config", f"outdir={tmp_path}",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    for rule in RULES:
+        assert re.search(rf"^rule {rule}:", result.stdout, re.M), rule
+    # one line per environment the planned jobs use: every rule runs in envs/pipeline.yaml
+    assert re.findall(r"^Conda environment (\S+) will be created", result.stdout, re.M) == ["envs/pipeline.yaml"]
 
 
 def test_every_rule_uses_the_conda_env_and_has_log_and_benchmark():

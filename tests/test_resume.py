@@ -14,14 +14,13 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import REPO, snakemake
+from helpers import REPO, SMOKE_MODELS, metrics, snakemake
 
 pytestmark = pytest.mark.workflow
 
 STAGES = [  # training rules
     "pretrain_autoencoder", "pretrain_prior_h16", "finetune_hybrid", "finetune_factorised", "train_pixel_rbm_rbm_pixels"
 ]  # fmt: skip
-MODELS = ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
 
 
 def start(out: Path) -> subprocess.Popen:
@@ -72,11 +71,8 @@ def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_pat
     for stage in killed:
         log = (out / "logs" / f"{stage}.log").read_text()
         assert "resuming from checkpoint at epoch" in log, stage
-    for model in MODELS:
-        pd.testing.assert_frame_equal(
-            pd.read_csv(out / model / "metrics.csv").drop(columns=["train_seconds", "eval_seconds"]),
-            pd.read_csv(smoke_run / model / "metrics.csv").drop(columns=["train_seconds", "eval_seconds"]),
-        )
+    for model in SMOKE_MODELS:
+        pd.testing.assert_frame_equal(metrics(out, model), metrics(smoke_run, model))
     for path in ["stage1/codes.h5", "stage2/h16/prior_curves.h5", "hybrid/evaluation.h5", "rbm_pixels/curves.h5"]:
         ours, reference = arrays(out / path), arrays(smoke_run / path)
         assert ours.keys() == reference.keys()

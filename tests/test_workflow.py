@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import h5py
 import matplotlib.image as mpimg
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import snakemake
+from helpers import SMOKE_MODELS, snakemake
 
 from binlatent.io import load_checkpoint
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.workflow
 FIGURES = [
     "samples.png", "reconstructions.png", "training_curves.png", "ais_diagnostic.png", "ablations.png", "results.png"
 ]  # fmt: skip
-MODELS = ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
+MODELS = SMOKE_MODELS
 
 
 def test_every_step_writes_its_artifact_and_log(smoke_run):
@@ -128,3 +129,12 @@ def test_the_workflow_runs_on_the_users_own_file(tmp_path):
         assert list(f.attrs["image_shape"]) == [8, 8]
     table = pd.read_csv(out / "figures" / "results.csv")
     assert np.isfinite(table["test_ll"][:5]).all() and (table["test_ll"][:5] > -64 * math.log(2)).all()
+
+
+def test_every_training_log_shows_each_epochs_progress(smoke_run):
+    """Each training stage logs every epoch: its losses, a validation score, the elapsed time and the ETA."""
+    progress = re.compile(r" epoch (\d+)/\d+ .*train_\w+=\S+ .*valid_\w+=\S+ .*elapsed=[\d.]+s eta=[\d.]+s$", re.M)
+    logs = [p for p in (smoke_run / "logs").glob("*.log") if p.stem.startswith(("pretrain_", "finetune_", "train_"))]
+    assert len(logs) == 7
+    for log in logs:
+        assert progress.findall(log.read_text())[:2] == ["1", "2"], log.name

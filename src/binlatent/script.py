@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -10,12 +12,20 @@ from typing import Any
 log = logging.getLogger("binlatent")
 
 
+def host() -> str:
+    """This machine's name, and the SLURM job when the rule runs in one."""
+    job = os.environ.get("SLURM_JOB_ID")
+    return socket.gethostname() + (f" (SLURM_JOB_ID={job})" if job else "")
+
+
 def run_logged(snakemake: Any, job: Callable[[], None]) -> None:
     """Run `job` with logging to snakemake.log[0]; a failure is logged with its message and re-raised."""
     logging.basicConfig(
         filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
-    log.info("rule %s: inputs %s -> outputs %s", snakemake.rule, list(snakemake.input), list(snakemake.output))
+    log.info(
+        "rule %s on %s: inputs %s -> outputs %s", snakemake.rule, host(), list(snakemake.input), list(snakemake.output)
+    )
     try:
         job()
     except Exception as err:

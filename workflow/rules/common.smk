@@ -90,3 +90,19 @@ MODEL_FILES = {
     "evaluation": "evaluation.h5",
     "metrics": "metrics.csv",
 }
+
+
+# snakemake --report groups the files of the figures directory by the stage they show.
+REPORT_CATEGORIES = {
+    "training_curves": "Training",
+    "samples": "Trained models",
+    "reconstructions": "Trained models",
+    "ais_diagnostic": "Evaluation",
+    "ablations": "Results",
+    "results": "Results",
+}
+
+
+def report_category(wildcards):
+    """The report category of a file of the figures directory: the stage it shows."""
+    return REPORT_CATEGORIES[wildcards.name]

@@ -4,7 +4,12 @@ rule evaluate:
         checkpoint=out("{model}", "model.pt"),
     output:
         evaluation=out("{model}", "evaluation.h5"),
-        metrics=out("{model}", "metrics.csv"),
+        metrics=report(
+            out("{model}", "metrics.csv"),
+            caption="../report/metrics.rst",
+            category="Evaluation",
+            subcategory="{model}",
+        ),
     log:
         log_path("evaluate_{model}"),
     benchmark:

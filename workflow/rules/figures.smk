@@ -6,9 +6,9 @@ rule figures:
     output:
         figures=report(
             directory(out("figures")),
-            patterns=["{name}.png"],
+            patterns=["{name}.png", "{name}.csv"],
             caption="../report/figures.rst",
-            category="Figures",
+            category=report_category,
         ),
     log:
         log_path("figures"),
