@@ -23,6 +23,18 @@ def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
+@pytest.fixture(params=[1, 2], ids=["serial", "two-parts"])
+def cpu_parts(request, monkeypatch) -> int:
+    """Torch CPU threads, with row-split parts used even for tiny RBMs: 1 (serial path) or 2."""
+    import binlatent.parallel
+
+    monkeypatch.setattr(binlatent.parallel, "MIN_PART_WORK", 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(threads)
+
+
 def random_rbm(n_visible: int, n_hidden: int, scale: float, seed: int) -> RBM:
     """An RBM with N(0, scale^2) weights and N(0, 1) biases."""
     g = torch.Generator().manual_seed(seed)

@@ -51,11 +51,12 @@ def test_ais_agrees_with_exact_log_z_within_its_band(name, generator):
 
 
 def test_ais_band_is_not_vacuous_when_the_schedule_is_too_short(generator):
-    """With very few temperatures the estimate falls below the exact value: AIS underestimates."""
+    """With very few temperatures AIS underestimates: the mean log weight, an estimate of E[log w] <= log Z - log Z_0
+    (Jensen), falls well below the exact value. (log Z itself, the log of the mean weight, may land on either side.)"""
     rbm, data = trained_rbm(generator)
     exact = exact_log_z(rbm)
     short = ais_log_z(rbm, data, [[1.0, 3]], n_runs=100, generator=generator)
-    assert short.log_z < exact
+    assert short.log_z_base + short.log_weights.mean() < exact - 1.0
 
 
 def model_samples(rbm: RBM, n: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,9 +67,10 @@ def model_samples(rbm: RBM, n: int, generator) -> tuple[torch.Tensor, torch.Tens
 
 
 def test_raise_is_an_unbiased_estimate_of_the_annealing_models_probability(generator):
-    """E_{v~p}[w(v) / p(v)] = sum_v p_ann(v) = 1 for any schedule: the weights are normalised correctly."""
+    """E_{v~p}[w(v) / p(v)] = sum_v p_ann(v) = 1 for any schedule: the weights are normalised correctly.
+    The ratios are heavy-tailed with few betas, so the sample is large enough for the 3-sigma band to hold."""
     rbm, data = trained_rbm(generator)
-    v, log_p = model_samples(rbm, 2000, generator)
+    v, log_p = model_samples(rbm, 8000, generator)
     for n_betas in (20, 2000):
         _, low, high = log_mean_exp_band(raise_log_prob(rbm, v, data, [[1.0, n_betas]], generator) - log_p)
         assert low <= 0.0 <= high, (n_betas, low, high)

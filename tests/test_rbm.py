@@ -65,10 +65,10 @@ def test_negative_phase_from_exact_samples_gives_the_exact_gradient(generator):
 
 
 @pytest.mark.parametrize("persistent", [True, False])
-def test_cd_and_pcd_updates_agree_in_expectation_with_the_exact_gradient(persistent, generator):
+def test_cd_and_pcd_updates_agree_in_expectation_with_the_exact_gradient(persistent, generator, cpu_parts):
     """From chains at equilibrium (PCD) or many Gibbs sweeps (CD-k, large k), one zero-momentum step
     moves the parameters by lr times the exact gradient, on average over many chains. In float64,
-    so that the rounding of a tiny step into W does not hide the estimate."""
+    so that the rounding of a tiny step into W does not hide the estimate. Serial, and split in two parts."""
     rbm = random_rbm(6, 5, 0.7, seed=5).double()
     data = (torch.rand(4000, 6, generator=generator) < 0.3).double()
     exact = exact_gradient(rbm, data)
@@ -86,7 +86,7 @@ def test_cd_and_pcd_updates_agree_in_expectation_with_the_exact_gradient(persist
         torch.testing.assert_close(step, exact[k], atol=0.04, rtol=0)
 
 
-def test_pcd_training_raises_the_exact_log_likelihood(generator):
+def test_pcd_training_raises_the_exact_log_likelihood(generator, cpu_parts):
     """PCD-1 with momentum on a tiny structured data set: exact log-likelihood goes up substantially."""
     prototypes = torch.tensor([[1, 1, 1, 0, 0, 0, 1, 0], [0, 0, 0, 1, 1, 1, 0, 1]], dtype=torch.float32)
     noise = (torch.rand(400, 8, generator=generator) < 0.05).float()

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from binlatent.rbm import RBM, base_rate_biases, bernoulli, log_partition_base
+from binlatent.parallel import n_parts, run_parts, split
+from binlatent.rbm import RBM, Uniforms, base_rate_biases, bernoulli, log_partition_base
 
 
 @dataclass
@@ -81,17 +82,46 @@ def anneal(
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Run AIS chains from states v ~ p_{betas[0]} through betas; return log weights (float64).
 
-    E[exp(log_w)] = Z_{betas[-1]} / Z_{betas[0]}. All runs advance together as one batch. Each step
-    costs two matmuls (v W and h W^T); every other operation runs in place on buffers allocated once,
-    since fresh tensors of this size each step cost more in page faults than the arithmetic. On the
-    CPU the uniforms come from a numpy PCG64DXSM stream seeded from `generator` (so runs stay
-    reproducible): it fills float32 about twice as fast as torch's serial mt19937 `uniform_`, which
-    otherwise takes about half as long as the two matmuls.
+    E[exp(log_w)] = Z_{betas[-1]} / Z_{betas[0]}. The runs are independent: on a CPU with several
+    torch threads they are split into one group per thread, each annealed by its own single-threaded
+    stream with its own uniforms (see binlatent.parallel); a group's runs advance together as one batch.
+    """
+    betas_f = betas.tolist()
+    n_runs, (n_visible, n_hidden) = v.shape[0], rbm.W.shape
+    trace_at = np.linspace(1, len(betas_f) - 1, min(n_trace, len(betas_f) - 1)).round().astype(int)
+    trace_row = {k: i for i, k in enumerate(trace_at.tolist())}
+    trace = np.empty((len(trace_row), n_runs))
+    log_w = torch.empty(n_runs, dtype=torch.float64, device=rbm.W.device)
+    parts = n_parts(rbm.W.device, n_runs, n_visible * n_hidden)
+    groups = split(n_runs, parts)
+    uniforms = [Uniforms(generator, rbm.W.device, rbm.W.dtype) for _ in groups]  # seeded here, in order
+
+    def run(i: int) -> None:
+        rows = groups[i]
+        log_w[rows] = anneal_group(rbm, betas_f, v[rows], base_bias, trace_row, trace[:, rows], uniforms[i])
+
+    run_parts(run, parts)
+    trace_betas = np.asarray([betas_f[k] for k in trace_row])
+    return log_w, trace_betas, trace if len(trace_row) else np.asarray([])
+
+
+def anneal_group(
+    rbm: RBM,
+    betas: list[float],
+    v: torch.Tensor,
+    base_bias: torch.Tensor,
+    trace_row: dict[int, int],
+    trace: np.ndarray,
+    uniforms: Uniforms,
+) -> torch.Tensor:
+    """Anneal the runs v (n_runs, n_visible) through `betas`; log weights (float64), traced into trace[trace_row[k]].
+
+    Each step costs two matmuls (v W and h W^T); every other operation runs in place on buffers
+    allocated once, since fresh tensors of this size each step cost more in page faults than the arithmetic.
     """
     W, a, b = rbm.W.detach(), rbm.a.detach(), rbm.b.detach()
     base_bias = base_bias.to(W)
     delta_a = a - base_bias
-    betas_f = betas.tolist()
     n_runs, (n_visible, n_hidden) = v.shape[0], W.shape
     kw = {"dtype": W.dtype, "device": W.device}
     v = v.to(**kw).clone()  # (n_runs, n_visible) chain state, overwritten in place each step
@@ -100,28 +130,14 @@ def anneal(
     sp = torch.empty(n_runs, n_hidden, **kw)  # softplus(beta x) - softplus(beta_prev x)
     h = torch.empty(n_runs, n_hidden, **kw)
     logits_v = torch.empty(n_runs, n_visible, **kw)
-    uniforms = torch.empty(n_runs * (n_hidden + n_visible), **kw)  # one draw per unit and step
-    u_h, u_v = (u.view(n_runs, -1) for u in uniforms.split([n_runs * n_hidden, n_runs * n_visible]))
-    if uniforms.device.type == "cpu" and uniforms.dtype in (torch.float32, torch.float64):
-        rng = np.random.Generator(np.random.PCG64DXSM(int(torch.randint(2**62, (1,), generator=generator))))
-        uniforms_np = uniforms.numpy()
-
-        def draw() -> None:
-            rng.random(out=uniforms_np, dtype=uniforms_np.dtype)
-    else:
-
-        def draw() -> None:
-            uniforms.uniform_(generator=generator)
-
+    u = torch.empty(n_runs * (n_hidden + n_visible), **kw)  # one draw per unit and step
+    u_h, u_v = (part.view(n_runs, -1) for part in u.split([n_runs * n_hidden, n_runs * n_visible]))
     bias_v = torch.empty(n_visible, **kw)  # (1 - beta) a0 + beta a
     step = torch.empty(n_runs, **kw)
     field = torch.empty(n_runs, **kw)  # v . (a - a0)
     log_w = torch.zeros(n_runs, dtype=torch.float64, device=W.device)
-    trace_at = np.linspace(1, len(betas_f) - 1, min(n_trace, len(betas_f) - 1)).round().astype(int)
-    trace_row = {k: i for i, k in enumerate(trace_at.tolist())}
-    trace = np.empty((len(trace_row), n_runs))
-    for k in range(1, len(betas_f)):
-        beta, beta_prev = betas_f[k], betas_f[k - 1]
+    for k in range(1, len(betas)):
+        beta, beta_prev = betas[k], betas[k - 1]
         torch.mm(v, W, out=x).add_(b)  # (n_runs, n_hidden)
         # log p*_k(v) - log p*_{k-1}(v): elementwise difference first, so float32 keeps its precision
         F.softplus(torch.mul(x, beta_prev, out=sp_prev), out=sp_prev)
@@ -131,13 +147,12 @@ def anneal(
         if k in trace_row:
             trace[trace_row[k]] = log_w.cpu().numpy()
         # transition T_k leaves p_k invariant: h ~ p_k(h|v), v ~ p_k(v|h)
-        draw()
+        uniforms.fill_(u)
         torch.lt(u_h, x.sigmoid_(), out=h)
         torch.mul(base_bias, 1 - beta, out=bias_v).add_(a, alpha=beta)
         torch.addmm(bias_v, h, W.T, alpha=beta, out=logits_v).sigmoid_()
         torch.lt(u_v, logits_v, out=v)
-    trace_betas = np.asarray([betas_f[k] for k in trace_row])
-    return log_w, trace_betas, trace if len(trace_row) else np.asarray([])
+    return log_w
 
 
 def ais_log_z(
