@@ -92,7 +92,7 @@ def plot_training_curves(curves: Mapping[str, Mapping[str, np.ndarray]], path: s
 
 def plot_ablations(panels: Mapping[str, Sequence[tuple[str, float, float]]], path: str | Path) -> None:
     """One panel per ablated choice: test log-likelihood (± one standard error) against the choice's values."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False, layout="constrained")
     for ax, (axis, points) in zip(axes[0], panels.items(), strict=False):
         labels, ll, se = zip(*points, strict=True)
         ax.errorbar(range(len(labels)), ll, yerr=se, fmt="o-", capsize=5)

@@ -303,6 +303,8 @@ def evaluate_stage(
 
 # --- stage 5: figures -------------------------------------------------------------------------
 
+REFERENCE_MODEL = "hybrid"
+
 
 @torch.no_grad()
 def model_samples(model: HybridModel | RBM, n: int, gibbs_steps: int, generator) -> np.ndarray:
@@ -326,7 +328,8 @@ def figures_stage(
     """Samples, reconstructions, training curves, AIS diagnostic, ablations and the results table, into out_dir.
 
     `pretraining_curves` maps a stage label to its curves HDF5; `models` maps a model name to its
-    'checkpoint', 'curves', 'evaluation' and 'metrics' paths, the reference model (the hybrid) first.
+    'checkpoint', 'curves', 'evaluation' and 'metrics' paths. Ablations are read against the model named
+    REFERENCE_MODEL (else the first): config files merge, so the order of the models is not the user's.
     The directory is built beside out_dir and renamed into place when complete.
     """
     device, generator = setup(config, "figures", threads)
@@ -350,7 +353,7 @@ def figures_stage(
     curves = {label: strip_prefix(read_h5(path), "curves/") for label, path in pretraining_curves.items()}
     curves.update({name: strip_prefix(read_h5(p["curves"]), "curves/") for name, p in models.items()})
     plots.plot_training_curves(curves, tmp / "training_curves.png")
-    reference = next(iter(models))
+    reference = REFERENCE_MODEL if REFERENCE_MODEL in models else next(iter(models))
     if specs[reference].prior == "rbm":
         plot_ais(models[reference]["evaluation"], tmp / "ais_diagnostic.png")
     metrics = pd.concat([pd.read_csv(p["metrics"]) for p in models.values()], ignore_index=True)
