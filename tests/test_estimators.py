@@ -9,15 +9,16 @@ import pytest
 import torch
 
 from binlatent.estimators import iwae_bound, log_mean_exp, rws_surrogate, vimco_baselines, vimco_surrogate
-from binlatent.models import FactorisedPrior, HybridModel, bernoulli_log_prob, build_networks
+from binlatent.likelihoods import bernoulli_log_prob
+from binlatent.models import FactorisedPrior, HybridModel, ImageFormat, build_networks
 from binlatent.rbm import all_binary_states
 
-NETWORK = {"n_latent": 3, "hidden": [8], "activation": "tanh"}
+NETWORK = {"kind": "mlp", "n_latent": 3, "hidden": [8], "activation": "tanh"}
 
 
 def tiny_model(seed: int = 0) -> HybridModel:
     torch.manual_seed(seed)
-    encoder, decoder = build_networks(5, NETWORK)
+    encoder, decoder = build_networks(ImageFormat((5,), "binary"), NETWORK)
     prior = FactorisedPrior(3)
     with torch.no_grad():
         prior.logits.copy_(torch.tensor([0.5, -1.0, 0.2]))

@@ -10,7 +10,7 @@ import torch
 import yaml
 from helpers import REPO
 
-from binlatent.models import GaussianEncoder, GaussianPrior
+from binlatent.models import GaussianEncoder, GaussianPrior, mlp
 from binlatent.pretrain import pretrain_rbm
 from binlatent.rbm import RBM, exact_log_likelihood, exact_log_z
 from binlatent.results import ablation_panels
@@ -70,7 +70,7 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
 
 
 def test_gaussian_encoder_and_prior_densities_match_torch_distributions(generator):
-    encoder = GaussianEncoder(6, [5], 3, "tanh")
+    encoder = GaussianEncoder(mlp([6, 5, 6], "tanh"))
     x = torch.rand(4, 6, generator=generator)
     z, log_q = encoder.sample(x, 7, generator)
     mean, log_std = encoder(x)

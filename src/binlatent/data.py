@@ -140,3 +140,9 @@ def load_binarised(path: str | Path) -> dict[str, np.ndarray]:
 def image_shape(path: str | Path) -> tuple[int, ...]:
     with h5py.File(path, "r") as f:
         return tuple(int(v) for v in f.attrs["image_shape"])
+
+
+def pixel_kind(path: str | Path) -> str:
+    """'binary' or '8bit': what the data stage's file holds."""
+    with h5py.File(path, "r") as f:
+        return str(f.attrs.get("pixels", "binary"))

@@ -1,19 +1,24 @@
-"""The hybrid model's parts: MLP encoder q(z|x), MLP decoder p(x|z), and the priors over z.
+"""The hybrid model's parts: encoder q(z|x), decoder p(x|z), and the priors over z.
 
-Binary codes (the hybrid and the factorised baseline) use a Bernoulli encoder; the continuous
-baseline (an importance-weighted autoencoder, Burda et al. 2016) uses a Gaussian encoder and a
-standard normal prior with the same network sizes.
+The networks are MLPs (digits) or residual convolutional networks (colour images), chosen by
+config['network']['kind']; the decoder's likelihood follows the data: Bernoulli for binary images,
+a discretised logistic mixture for 8-bit ones. Binary codes (the hybrid and the factorised
+baseline) use a Bernoulli encoder; the continuous baseline (an importance-weighted autoencoder,
+Burda et al. 2016) uses a Gaussian encoder and a standard normal prior with the same networks.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
+from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob
 from binlatent.rbm import RBM, bernoulli
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
@@ -29,18 +34,23 @@ def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """sum_d log Bernoulli(x_d; sigmoid(logits_d)) over the last axis."""
-    logits, x = torch.broadcast_tensors(logits, x)
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+class Rescale(nn.Module):
+    """Multiply by a constant (8-bit values to [0, 1] before an MLP)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
 
 
 class Encoder(nn.Module):
-    """q(z|x): factorised Bernoulli over the code, logits from an MLP."""
+    """q(z|x): factorised Bernoulli over the code, logits from a network (batch, D) -> (batch, n_latent)."""
 
-    def __init__(self, n_pixels: int, hidden: Sequence[int], n_latent: int, activation: str):
+    def __init__(self, net: nn.Module):
         super().__init__()
-        self.net = mlp([n_pixels, *hidden, n_latent], activation)
+        self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -62,11 +72,12 @@ def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
 
 
 class GaussianEncoder(nn.Module):
-    """q(z|x): diagonal Gaussian, mean and log standard deviation from an MLP; samples are reparameterised."""
+    """q(z|x): diagonal Gaussian, mean and log standard deviation from a network with 2 n_latent outputs;
+    samples are reparameterised."""
 
-    def __init__(self, n_pixels: int, hidden: Sequence[int], n_latent: int, activation: str):
+    def __init__(self, net: nn.Module):
         super().__init__()
-        self.net = mlp([n_pixels, *hidden, 2 * n_latent], activation)
+        self.net = net
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.net(x).chunk(2, dim=-1)
@@ -85,18 +96,22 @@ class GaussianEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """p(x|z): factorised Bernoulli over pixels, logits from an MLP."""
+    """p(x|z): the likelihood's parameters from a network (..., n_latent) -> (..., n_outputs)."""
 
-    def __init__(self, n_latent: int, hidden: Sequence[int], n_pixels: int, activation: str):
+    def __init__(self, net: nn.Module, likelihood: BernoulliPixels | DiscretisedLogisticMixture):
         super().__init__()
-        self.net = mlp([n_latent, *hidden, n_pixels], activation)
+        self.net, self.likelihood = net, likelihood
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) for x (batch, D) and z (batch, K, n_latent): shape (batch, K)."""
-        return bernoulli_log_prob(self(z), x.unsqueeze(1))
+        return self.likelihood.log_prob(self(z), x.unsqueeze(1))
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z] as intensities in [0, 1], shape (..., D)."""
+        return self.likelihood.mean(self(z))
 
 
 class RBMPrior(nn.Module):
@@ -171,9 +186,52 @@ class HybridModel(nn.Module):
         return log_w, z, log_q
 
 
-def build_networks(n_pixels: int, network: dict, gaussian: bool = False) -> tuple[Encoder | GaussianEncoder, Decoder]:
+@dataclass(frozen=True)
+class ImageFormat:
+    """The images a model is built for: shape (H, W) or (H, W, C), and pixels 'binary' or '8bit'."""
+
+    shape: tuple[int, ...]
+    pixels: str
+
+    @property
+    def n_pixels(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def max_value(self) -> float:
+        return 255.0 if self.pixels == "8bit" else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "pixels": self.pixels}
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> ImageFormat:
+        return cls(tuple(int(v) for v in saved["shape"]), str(saved["pixels"]))
+
+
+def likelihood_for(image: ImageFormat, network: Mapping[str, Any]) -> BernoulliPixels | DiscretisedLogisticMixture:
+    """Bernoulli for binary images, a discretised logistic mixture of network['mixture'] components for 8-bit."""
+    if image.pixels == "binary":
+        return BernoulliPixels(image.shape)
+    return DiscretisedLogisticMixture(image.shape, network["mixture"])
+
+
+def build_networks(
+    image: ImageFormat, network: Mapping[str, Any], gaussian: bool = False
+) -> tuple[Encoder | GaussianEncoder, Decoder]:
     """Encoder (Bernoulli, or Gaussian for continuous latents) and mirrored decoder from config['network']."""
-    hidden = list(network["hidden"])
-    encoder = (GaussianEncoder if gaussian else Encoder)(n_pixels, hidden, network["n_latent"], network["activation"])
-    decoder = Decoder(network["n_latent"], hidden[::-1], n_pixels, network["activation"])
-    return encoder, decoder
+    likelihood = likelihood_for(image, network)
+    n_latent = network["n_latent"]
+    n_code = 2 * n_latent if gaussian else n_latent
+    if network["kind"] == "conv":
+        channels, blocks = network["channels"], network["res_blocks"]
+        encoder_net: nn.Module = ConvEncoderNet(image.shape, channels, blocks, n_code, image.max_value)
+        decoder_net: nn.Module = ConvDecoderNet(n_latent, image.shape, channels, blocks, likelihood.per_position)
+    else:
+        hidden, activation = list(network["hidden"]), network["activation"]
+        encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
+        if image.pixels == "8bit":
+            encoder_net = nn.Sequential(Rescale(1 / 255), encoder_net)
+        decoder_net = mlp([n_latent, *hidden[::-1], likelihood.n_outputs], activation)
+    encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
+    return encoder, Decoder(decoder_net, likelihood)

@@ -22,25 +22,36 @@ def save(fig: plt.Figure, path: str | Path) -> None:
 
 
 def image_grid(images: np.ndarray, shape: Sequence[int], n_cols: int) -> np.ndarray:
-    """Tile images (n, D) with intensities in [0, 1] into one array, one-pixel white borders."""
-    h, w = shape
+    """Tile images (n, D) with intensities in [0, 1], shape (H, W) or (H, W, C), into one array
+    (rows, cols) or (rows, cols, C) with one-pixel white borders."""
+    h, w = shape[:2]
     n_rows = int(np.ceil(len(images) / n_cols))
-    grid = np.ones((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1))
-    for i, img in enumerate(images):
-        r, c = divmod(i, n_cols)
-        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = img.reshape(h, w)
-    return grid
+    tiles = np.ones((n_rows * n_cols, h + 1, w + 1, *shape[2:]))
+    tiles[: len(images), 1:, 1:] = images.reshape(len(images), *shape)
+    grid = tiles.reshape(n_rows, n_cols, h + 1, w + 1, *shape[2:]).swapaxes(1, 2)
+    grid = grid.reshape(n_rows * (h + 1), n_cols * (w + 1), *shape[2:])
+    return np.pad(grid, [(0, 1), (0, 1)] + [(0, 0)] * (len(shape) - 2), constant_values=1.0)
+
+
+def show_grid(ax: plt.Axes, images: np.ndarray, shape: Sequence[int], n_cols: int):
+    """Draw a grid of images: grey levels for (H, W) images, colour for (H, W, C)."""
+    grid = image_grid(np.clip(images, 0, 1), shape, n_cols)
+    return ax.imshow(grid, cmap="gray", vmin=0, vmax=1) if grid.ndim == 2 else ax.imshow(grid.squeeze())
 
 
 def plot_image_panels(panels: Mapping[str, np.ndarray], shape: Sequence[int], n_cols: int, path: str | Path) -> None:
-    """One panel per entry: a titled grid of images (pixel intensity: probability of a white pixel)."""
+    """One panel per entry: a titled grid of images (binary images: probability of a white pixel;
+    colour images: the mean of p(x|z))."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
     for ax, (title, images) in zip(axes[0], panels.items(), strict=False):
-        im = ax.imshow(image_grid(images, shape, n_cols), cmap="gray", vmin=0, vmax=1)
+        im = show_grid(ax, images, shape, n_cols)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="p(pixel = 1)")
+    if len(shape) == 2:
+        fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="p(pixel = 1)")
+    else:
+        fig.suptitle("decoded samples z ~ p(z): E[x | z], intensity 0-255 shown as 0-1")
     save(fig, path)
 
 
@@ -48,7 +59,7 @@ def plot_reconstructions(rows: Mapping[str, np.ndarray], shape: Sequence[int], p
     """Test digits (first row) and each model's reconstruction below them."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.3 * len(rows)), squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=False):
-        ax.imshow(image_grid(images, shape, len(images)), cmap="gray", vmin=0, vmax=1)
+        show_grid(ax, images, shape, len(images))
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -18,11 +18,15 @@ RESULT_COLUMNS = [
     "pretraining",
     "test_ll",
     "test_ll_se",
+    "test_bpd",
+    "test_bpd_se",
     "log_z",
     "log_z_low",
     "log_z_high",
     "test_ll_conservative",
     "test_ll_conservative_se",
+    "test_bpd_conservative",
+    "test_bpd_conservative_se",
     "exact_log_z",
     "test_ll_exact_log_z",
     "K",
@@ -35,10 +39,10 @@ RESULT_COLUMNS = [
 PRIOR_LABELS = {"rbm": "RBM", "factorised": "factorised Bernoulli", "gaussian": "Gaussian N(0, I)", "pixels": "-"}
 
 
-def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Our models (measured) followed by published rows, one row per model."""
+def results_table(metrics: pd.DataFrame, pixels: str = "binary") -> pd.DataFrame:
+    """Our models (measured) followed by the published rows for `pixels` data, one row per model."""
     ours = metrics.assign(source="this workflow")
-    table = pd.concat([ours, published_table()], ignore_index=True)
+    table = pd.concat([ours, published_table(pixels)], ignore_index=True)
     return table[[c for c in RESULT_COLUMNS if c in table.columns]]
 
 
@@ -46,9 +50,9 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return "" if pd.isna(value) else f"{value:.{digits}f}"
 
 
-def _with_se(row: pd.Series, key: str) -> str:
+def _with_se(row: pd.Series, key: str, digits: int = 2) -> str:
     se = row.get(f"{key}_se")
-    return _fmt(row.get(key)) + ("" if pd.isna(se) else f" ± {se:.2f}")
+    return _fmt(row.get(key), digits) + ("" if pd.isna(se) else f" ± {se:.{digits}f}")
 
 
 def model_label(row: pd.Series) -> str:
@@ -61,13 +65,21 @@ def model_label(row: pd.Series) -> str:
 
 
 def format_results(table: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable copy: 'value ± se', AIS bands as [low, high], blanks where a value does not apply."""
+    """Human-readable copy: 'value ± se', AIS bands as [low, high], blanks where a value does not apply;
+    bits/dim columns first when the table has them (8-bit images)."""
     rows = []
     for _, r in table.iterrows():
         band = f" [{_fmt(r.get('log_z_low'))}, {_fmt(r.get('log_z_high'))}]" if pd.notna(r.get("log_z_high")) else ""
+        bits = {}
+        if "test_bpd" in table.columns:
+            bits = {
+                "test bits/dim": _with_se(r, "test_bpd", 3),
+                "conservative bits/dim (RAISE)": _with_se(r, "test_bpd_conservative", 3),
+            }
         rows.append(
             {
                 "model": model_label(r),
+                **bits,
                 "test log-lik. (nats)": _with_se(r, "test_ll"),
                 "log Z (AIS, ±3σ band)": _fmt(r.get("log_z")) + band if pd.notna(r.get("log_z_high")) else "",
                 "conservative (RAISE)": _with_se(r, "test_ll_conservative"),
@@ -81,19 +93,28 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_results(metrics: pd.DataFrame, k: int, out_dir: Path) -> None:
+def write_results(metrics: pd.DataFrame, k: int, out_dir: Path, pixels: str = "binary") -> None:
     """results.csv (every number), results.md (formatted, with a note) and results.png into out_dir."""
-    table = results_table(metrics)
+    table = results_table(metrics, pixels)
     table.to_csv(out_dir / "results.csv", index=False)
     pretty = format_results(table)
     note = (
         "Test log-likelihood in nats per image (higher is better): importance sampling with "
         f"K = {k} samples from q, minus log Z (forward AIS, ±3σ band) for an RBM prior; -F(x) - log Z for the "
         "RBM on pixels; ± one standard error over test images. RAISE is a conservative (stochastic lower bound) "
-        "figure. Train time includes pretraining. Published rows were measured on full MNIST, not on this run's data."
+        "figure. Train time includes pretraining. "
     )
+    if pixels == "8bit":
+        note += (
+            "Bits/dim = -log-likelihood / (D ln 2) of the 8-bit images under the discretised likelihood (lower is "
+            "better). Published rows were measured on CIFAR-10, not on this run's data."
+        )
+        title = "Test bits per dimension and log-likelihood (nats per image)"
+    else:
+        note += "Published rows were measured on full MNIST, not on this run's data."
+        title = "Test log-likelihood (nats per image)"
     (out_dir / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
-    plots.plot_table(pretty, out_dir / "results.png", "Test log-likelihood (nats per image)")
+    plots.plot_table(pretty, out_dir / "results.png", title)
 
 
 def ablation_panels(

@@ -16,10 +16,10 @@ import torch
 from binlatent import data as datasets
 from binlatent import plots, results
 from binlatent.ais import ais_log_z
-from binlatent.evaluate import evaluate_model, evaluate_pixel_rbm
+from binlatent.evaluate import add_bits_per_dim, evaluate_model, evaluate_pixel_rbm
 from binlatent.finetune import finetune
 from binlatent.io import load_checkpoint, read_h5, read_h5_attrs, save_checkpoint, write_h5, write_text
-from binlatent.models import FactorisedPrior, GaussianPrior, HybridModel, RBMPrior, build_networks
+from binlatent.models import FactorisedPrior, GaussianPrior, HybridModel, ImageFormat, RBMPrior, build_networks
 from binlatent.pretrain import pretrain_autoencoder, pretrain_rbm
 from binlatent.rbm import EPOCH_ENUMERATION_UNITS, RBM, bernoulli, exact_log_z
 from binlatent.training import Checkpointer, history_arrays, select_device
@@ -43,6 +43,11 @@ def setup(config: Mapping[str, Any], stage: str, threads: int) -> tuple[torch.de
 
 def tensors(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: torch.as_tensor(v, dtype=torch.float32, device=device) for k, v in arrays.items()}
+
+
+def image_format(data_path: str) -> ImageFormat:
+    """The shape and pixel kind of the images in the data stage's file."""
+    return ImageFormat(datasets.image_shape(data_path), datasets.pixel_kind(data_path))
 
 
 # --- stage 0: data ----------------------------------------------------------------------------
@@ -73,7 +78,8 @@ def pretrain_stage1(
     """Stage one: train the autoencoder, write its checkpoint and the binary codes of every split."""
     device, generator = setup(config, "stage1", threads)
     x = tensors(datasets.load_binarised(data_path), device)
-    encoder, decoder = (m.to(device) for m in build_networks(x["train"].shape[1], config["network"]))
+    image = image_format(data_path)
+    encoder, decoder = (m.to(device) for m in build_networks(image, config["network"]))
     t0 = time.perf_counter()
     history = pretrain_autoencoder(
         encoder,
@@ -97,7 +103,7 @@ def pretrain_stage1(
         {
             "encoder": encoder.state_dict(),
             "decoder": decoder.state_dict(),
-            "n_pixels": x["train"].shape[1],
+            "image": image.as_dict(),
             "train_seconds": seconds,
         },
         config,
@@ -151,6 +157,12 @@ def pixel_rbm_stage(
 ) -> None:
     """The pixel RBM baseline: the stage-two schedule on the images; keeps the best validation epoch."""
     device, generator = setup(config, "finetune", threads)
+    image = image_format(data_path)
+    if image.pixels != "binary":
+        raise datasets.DataError(
+            f"config: models.{spec.name} is an RBM on the pixels, which needs binary images; the data are "
+            f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file"
+        )
     x = tensors(datasets.load_binarised(data_path), device)
     pcfg = config["pixel_rbm"]
     rbm = RBM(x["train"].shape[1], spec.rbm_hidden).to(device)
@@ -168,7 +180,7 @@ def pixel_rbm_stage(
     )
     seconds = time.perf_counter() - t0
     write_h5(curves_path, history_arrays(history, "curves"), config, {"train_seconds": seconds})
-    save_checkpoint(ckpt_path, {"model": best, "spec": spec.as_dict(), "n_pixels": x["train"].shape[1],
+    save_checkpoint(ckpt_path, {"model": best, "spec": spec.as_dict(), "image": image.as_dict(),
                                 "train_seconds": seconds}, config)  # fmt: skip
     checkpointer.finish()
 
@@ -176,11 +188,11 @@ def pixel_rbm_stage(
 # --- stage 3: joint fine-tuning ---------------------------------------------------------------
 
 
-def build_model(config: Mapping[str, Any], spec: ModelSpec, n_pixels: int) -> HybridModel | RBM:
-    """An untrained model of the spec's kind with the config's sizes."""
+def build_model(config: Mapping[str, Any], spec: ModelSpec, image: ImageFormat) -> HybridModel | RBM:
+    """An untrained model of the spec's kind with the config's sizes, for `image`."""
     if spec.prior == "pixels":
-        return RBM(n_pixels, spec.rbm_hidden)
-    encoder, decoder = build_networks(n_pixels, config["network"], gaussian=spec.prior == "gaussian")
+        return RBM(image.n_pixels, spec.rbm_hidden)
+    encoder, decoder = build_networks(image, config["network"], gaussian=spec.prior == "gaussian")
     n_latent = config["network"]["n_latent"]
     prior = {
         "rbm": lambda: RBMPrior(RBM(n_latent, spec.rbm_hidden)),
@@ -210,8 +222,8 @@ def finetune_stage(
     """Joint training on the bound, from the pretrained parts the spec names (or from scratch)."""
     device, generator = setup(config, "finetune", threads)
     x = tensors(datasets.load_binarised(data_path), device)
-    n_pixels = x["train"].shape[1]
-    model = build_model(config, spec, n_pixels)
+    image = image_format(data_path)
+    model = build_model(config, spec, image)
     pretrain_seconds = 0.0
     for path, load in ((stage1_path, load_stage1), (prior_path, load_prior)):
         if path:
@@ -240,7 +252,7 @@ def finetune_stage(
         {
             "model": best_state,
             "spec": spec.as_dict(),
-            "n_pixels": n_pixels,
+            "image": image.as_dict(),
             "train_seconds": seconds + pretrain_seconds,
         },
         config,
@@ -265,7 +277,7 @@ def load_model(ckpt_path: str, device: torch.device, config: Mapping[str, Any]) 
     """A trained model from its checkpoint (its spec says what to build), in eval mode on `device`."""
     saved = load_checkpoint(ckpt_path)
     spec = ModelSpec(**saved["spec"])
-    model = build_model(config, spec, saved["n_pixels"])
+    model = build_model(config, spec, ImageFormat.from_dict(saved["image"]))
     model.load_state_dict(saved["model"])
     return model.to(device).eval(), {**saved, "spec": spec}
 
@@ -295,6 +307,9 @@ def evaluate_stage(
         train_seconds=saved["train_seconds"],
         eval_seconds=time.perf_counter() - t0,
     )
+    image = image_format(data_path)
+    if image.pixels == "8bit":
+        add_bits_per_dim(metrics, image.n_pixels)
     log.info("metrics: %s", metrics)
     write_h5(out_h5, arrays, config, {k: v for k, v in metrics.items()})
     frame = pd.DataFrame([metrics])
@@ -314,7 +329,7 @@ def model_samples(model: HybridModel | RBM, n: int, gibbs_steps: int, generator)
                         gibbs_steps, generator)  # fmt: skip
         return model.visible_probs(bernoulli(model.hidden_probs(v), generator)).cpu().numpy()
     z = model.prior.sample(n, gibbs_steps, generator)
-    return torch.sigmoid(model.decoder(z)).cpu().numpy()
+    return model.decoder.mean(z).cpu().numpy()
 
 
 def figures_stage(
@@ -334,22 +349,22 @@ def figures_stage(
     """
     device, generator = setup(config, "figures", threads)
     fcfg = config["figures"]
-    shape = datasets.image_shape(data_path)
+    image = image_format(data_path)
     x_test = tensors(datasets.load_binarised(data_path), device)["test"][: fcfg["n_reconstructions"]]
     out = Path(out_dir)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    samples, recon, specs = {}, {"test digits": x_test.cpu().numpy()}, {}
+    samples, recon, specs = {}, {"test images": (x_test / image.max_value).cpu().numpy()}, {}
     for name, paths in models.items():
         model, saved = load_model(paths["checkpoint"], device, config)
         specs[name] = saved["spec"]
         samples[name] = model_samples(model, fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator)
         if isinstance(model, HybridModel):
             with torch.no_grad():
-                recon[name] = torch.sigmoid(model.decoder(model.encoder.code(x_test))).cpu().numpy()
-    plots.plot_image_panels(samples, shape, int(np.sqrt(fcfg["n_samples"])), tmp / "samples.png")
-    plots.plot_reconstructions(recon, shape, tmp / "reconstructions.png")
+                recon[name] = model.decoder.mean(model.encoder.code(x_test)).cpu().numpy()
+    plots.plot_image_panels(samples, image.shape, int(np.sqrt(fcfg["n_samples"])), tmp / "samples.png")
+    plots.plot_reconstructions(recon, image.shape, tmp / "reconstructions.png")
     curves = {label: strip_prefix(read_h5(path), "curves/") for label, path in pretraining_curves.items()}
     curves.update({name: strip_prefix(read_h5(p["curves"]), "curves/") for name, p in models.items()})
     plots.plot_training_curves(curves, tmp / "training_curves.png")
@@ -360,7 +375,7 @@ def figures_stage(
     panels = results.ablation_panels(metrics, specs, reference)
     if panels:
         plots.plot_ablations(panels, tmp / "ablations.png")
-    results.write_results(metrics, config["evaluate"]["K"], tmp)
+    results.write_results(metrics, config["evaluate"]["K"], tmp, image.pixels)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
 

@@ -65,8 +65,11 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
 
 
 def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
-    """Every model of the run, in the config's order."""
-    return {name: resolve(name, raw, config) for name, raw in config["models"].items()}
+    """Every model of the run, in the config's order; a model set to None (null) is left out."""
+    specs = {name: resolve(name, raw, config) for name, raw in config["models"].items() if raw is not None}
+    if not specs:
+        raise ModelSpecError("config: models leaves no model to train; keep at least one")
+    return specs
 
 
 def finetune_config(config: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""Pixel likelihoods p(x|z) from a decoder's outputs: Bernoulli for binary images, and the discretised
+logistic mixture of PixelCNN++ (Salimans et al., ICLR 2017) for 8-bit images.
+
+Both read x as the data stage stores it, flattened in (height, width, channel) order: 0/1 for binary
+images, 0..255 for 8-bit ones; `log_prob` is in nats per image, `mean` in intensities in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on the logistics' log scales
+
+
+def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """sum_d log Bernoulli(x_d; sigmoid(logits_d)) over the last axis."""
+    logits, x = torch.broadcast_tensors(logits, x)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+class BernoulliPixels:
+    """Factorised Bernoulli over binary pixels: one logit per pixel."""
+
+    def __init__(self, image_shape: Sequence[int]):
+        self.per_position = image_shape[2] if len(image_shape) == 3 else 1
+        self.n_outputs = math.prod(image_shape)
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return bernoulli_log_prob(params, x)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+
+class DiscretisedLogisticMixture:
+    """Per pixel position, a mixture of `n_mix` discretised logistics over the 256 values of each channel,
+    the channels coupled linearly within a component (red -> green -> blue) as in PixelCNN++.
+
+    Per position and component the decoder gives one mixture logit, C means, C log scales and C(C-1)/2
+    coupling coefficients; a value's bin is [x - 1/255, x + 1/255] on the [-1, 1] scale, and the two end
+    bins take the logistic's tails, so the 256 probabilities of each channel sum to one.
+    """
+
+    def __init__(self, image_shape: Sequence[int], n_mix: int):
+        height, width, self.channels = image_shape if len(image_shape) == 3 else (*image_shape, 1)
+        self.n_positions, self.n_mix = height * width, n_mix
+        self.n_coupling = self.channels * (self.channels - 1) // 2
+        self.per_position = n_mix * (1 + 2 * self.channels + self.n_coupling)
+        self.n_outputs = self.n_positions * self.per_position
+        # the (channel, earlier channel) pair of each coupling coefficient: (1, 0), (2, 0), (2, 1)
+        self.pairs = [(c, j) for c in range(self.channels) for j in range(c)]
+
+    def _split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mixture logits (..., P, M), means and log scales (..., P, C, M), coefficients (..., P, C(C-1)/2, M)."""
+        p = params.reshape(*params.shape[:-1], self.n_positions, -1, self.n_mix)
+        c, n = self.channels, self.n_coupling
+        logits, means, log_scales, coeffs = p.split([1, c, c, n], dim=-2)
+        return logits.squeeze(-2), means, log_scales.clamp(min=MIN_LOG_SCALE), torch.tanh(coeffs)
+
+    def _coupled_means(self, means: torch.Tensor, coeffs: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+        """Each channel's mean plus sum_j coeff * given_j over the earlier channels j."""
+        shifts = [torch.zeros_like(means[..., 0, :]) for _ in range(self.channels)]
+        for i, (c, j) in enumerate(self.pairs):
+            shifts[c] = shifts[c] + coeffs[..., i, :] * given[..., j, :]
+        return means + torch.stack(shifts, dim=-2)
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) in nats per image; x (..., D) with values 0..255 broadcasts against params (..., n_outputs)."""
+        logits, means, log_scales, coeffs = self._split(params)
+        scaled = x.reshape(*x.shape[:-1], self.n_positions, self.channels, 1) / 127.5 - 1.0
+        scaled, means = torch.broadcast_tensors(scaled, means)
+        centred = scaled - self._coupled_means(means, coeffs, scaled)
+        inv_scale = torch.exp(-log_scales)
+        upper, lower = inv_scale * (centred + 1 / 255), inv_scale * (centred - 1 / 255)
+        log_cdf_upper = upper - F.softplus(upper)  # log sigmoid(upper): the bottom bin (x = 0)
+        log_survival_lower = -F.softplus(lower)  # log (1 - sigmoid(lower)): the top bin (x = 255)
+        mass = torch.sigmoid(upper) - torch.sigmoid(lower)
+        middle = inv_scale * centred  # where the bin's mass underflows: density times bin width
+        log_density = middle - log_scales - 2 * F.softplus(middle) - math.log(127.5)
+        log_mass = torch.where(mass > 1e-5, torch.log(mass.clamp(min=1e-12)), log_density)
+        log_bin = torch.where(scaled < -0.999, log_cdf_upper, torch.where(scaled > 0.999, log_survival_lower, log_mass))
+        per_component = log_bin.sum(-2) + torch.log_softmax(logits, -1)  # (..., P, M)
+        return torch.logsumexp(per_component, -1).sum(-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x|z] as intensities in [0, 1] (..., D): the components' coupled means, weighted by their probabilities."""
+        logits, means, _, coeffs = self._split(params)
+        coupled = means
+        for _ in range(self.channels - 1):  # each pass fixes one more channel of the chain
+            coupled = self._coupled_means(means, coeffs, coupled)
+        expected = (coupled.clamp(-1, 1) * torch.softmax(logits, -1).unsqueeze(-2)).sum(-1)  # (..., P, C)
+        return ((expected + 1) / 2).reshape(*params.shape[:-1], -1)
