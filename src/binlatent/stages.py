@@ -54,18 +54,11 @@ def image_format(data_path: str) -> ImageFormat:
 
 
 def binarize(config: Mapping[str, Any], out_path: str) -> None:
-    """Load the configured dataset, split it, binarise it with a fixed seed, write one HDF5 file."""
-    dcfg = config["data"]
-    if config["dataset"] == "digits":
-        raw = datasets.digits_dataset(dcfg["n_valid"], dcfg["n_test"], config["seed"])
-    elif config["dataset"] == "file":
-        if not config.get("data_path"):
-            raise datasets.DataError("config: dataset is 'file' but data_path is empty; pass --config data_path=FILE")
-        raw = datasets.file_dataset(config["data_path"], dcfg["n_valid"], config["seed"])
-    else:
-        raise datasets.DataError(f"config: dataset '{config['dataset']}' has no loader in this workflow")
-    arrays = datasets.binarised_splits(raw, config["seed"])
-    write_h5(out_path, arrays, config, {"source": raw.source, "image_shape": list(raw.image_shape)})
+    """Load the configured dataset, split it, binarise binary images with a fixed seed, write one HDF5 file."""
+    raw = datasets.load_dataset(config)
+    arrays = datasets.prepared_splits(raw, config["seed"])
+    attrs = {"source": raw.source, "image_shape": list(raw.image_shape), "pixels": raw.pixels}
+    write_h5(out_path, arrays, config, attrs)
     log.info("wrote %s: %s", out_path, {k: v.shape for k, v in arrays.items()})
 
 
@@ -77,7 +70,7 @@ def pretrain_stage1(
 ) -> None:
     """Stage one: train the autoencoder, write its checkpoint and the binary codes of every split."""
     device, generator = setup(config, "stage1", threads)
-    x = tensors(datasets.load_binarised(data_path), device)
+    x = tensors(datasets.load_splits(data_path), device)
     image = image_format(data_path)
     encoder, decoder = (m.to(device) for m in build_networks(image, config["network"]))
     t0 = time.perf_counter()
@@ -163,7 +156,7 @@ def pixel_rbm_stage(
             f"config: models.{spec.name} is an RBM on the pixels, which needs binary images; the data are "
             f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file"
         )
-    x = tensors(datasets.load_binarised(data_path), device)
+    x = tensors(datasets.load_splits(data_path), device)
     pcfg = config["pixel_rbm"]
     rbm = RBM(x["train"].shape[1], spec.rbm_hidden).to(device)
     t0 = time.perf_counter()
@@ -221,7 +214,7 @@ def finetune_stage(
 ) -> None:
     """Joint training on the bound, from the pretrained parts the spec names (or from scratch)."""
     device, generator = setup(config, "finetune", threads)
-    x = tensors(datasets.load_binarised(data_path), device)
+    x = tensors(datasets.load_splits(data_path), device)
     image = image_format(data_path)
     model = build_model(config, spec, image)
     pretrain_seconds = 0.0
@@ -290,7 +283,7 @@ def evaluate_stage(
 ) -> None:
     """Test log-likelihood with standard error, AIS/exact log Z, RAISE; HDF5 of traces and a CSV row."""
     device, generator = setup(config, "evaluate", threads)
-    x = tensors(datasets.load_binarised(data_path), device)
+    x = tensors(datasets.load_splits(data_path), device)
     model, saved = load_model(ckpt_path, device, config)
     spec: ModelSpec = saved["spec"]
     t0 = time.perf_counter()
@@ -350,7 +343,7 @@ def figures_stage(
     device, generator = setup(config, "figures", threads)
     fcfg = config["figures"]
     image = image_format(data_path)
-    x_test = tensors(datasets.load_binarised(data_path), device)["test"][: fcfg["n_reconstructions"]]
+    x_test = tensors(datasets.load_splits(data_path), device)["test"][: fcfg["n_reconstructions"]]
     out = Path(out_dir)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -46,7 +46,10 @@ def resource(rule_name, key):
 
 
 def data_inputs(wildcards):
-    """The user's data file is an input of the data stage, so editing it reruns the workflow."""
+    """The user's data file is an input of the data stage, so editing it reruns the workflow.
+
+    The root directory of mnist or cifar10 is not: torchvision downloads into it, and the data stage reads it.
+    """
     return {"user_file": config["data_path"]} if config["dataset"] == "file" else {}
 
 
