@@ -69,8 +69,9 @@ class ConvEncoderNet(nn.Module):
 
 
 class ConvDecoderNet(nn.Module):
-    """Code -> per-pixel parameters: the encoder mirrored, with stride-2 transposed convolutions and a
-    1x1 convolution to `per_position` outputs at full resolution."""
+    """Code -> per-pixel parameters: the encoder mirrored, each stride-2 convolution replaced by nearest-neighbour
+    upsampling and a 3x3 convolution (no checkerboard artefacts), and a 1x1 convolution to `per_position`
+    outputs at full resolution."""
 
     def __init__(
         self, n_latent: int, image_shape: Sequence[int], channels: Sequence[int], res_blocks: int, per_position: int
@@ -82,7 +83,7 @@ class ConvDecoderNet(nn.Module):
         layers: list[nn.Module] = []
         for c_in, c_out in zip(channels[::-1][:-1], channels[::-1][1:], strict=True):
             layers += [ResidualBlock(c_in) for _ in range(res_blocks)]
-            layers.append(weight_norm(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)))
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), weight_norm(nn.Conv2d(c_in, c_out, 3, padding=1))]
         layers += [ResidualBlock(channels[0]) for _ in range(res_blocks)]
         layers += [nn.ELU(), weight_norm(nn.Conv2d(channels[0], per_position, 1))]
         self.net = nn.Sequential(*layers)

@@ -1,6 +1,7 @@
 """Paths and resources shared by the rules: every artifact lives under config['outdir']."""
 
 import os
+import re
 
 from binlatent.variants import model_specs
 
@@ -16,8 +17,13 @@ PRIOR_SIZES = sorted({spec.rbm_hidden for spec in SPECS.values() if spec.stage2}
 ENV = "../../envs/pipeline.yaml"
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly these names; none at all when the list is empty."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
 wildcard_constraints:
-    model="|".join(MODELS),
+    model=one_of(MODELS),
     n_hidden=r"\d+",
 
 

@@ -12,7 +12,7 @@ rule finetune:
     benchmark:
         benchmark_path("finetune_{model}")
     wildcard_constraints:
-        model="|".join(LATENT_MODELS),
+        model=one_of(LATENT_MODELS),
     conda:
         ENV
     threads: resource("finetune", "threads")
@@ -41,7 +41,7 @@ rule train_pixel_rbm:
     benchmark:
         benchmark_path("train_pixel_rbm_{model}")
     wildcard_constraints:
-        model="|".join(PIXEL_MODELS),
+        model=one_of(PIXEL_MODELS),
     conda:
         ENV
     threads: resource("train_pixel_rbm", "threads")
