@@ -103,6 +103,32 @@ def test_pcd_training_raises_the_exact_log_likelihood(generator, cpu_parts):
     assert after < 0 and math.isfinite(after)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+def test_a_step_with_momentum_and_weight_decay_is_the_textbook_update(generator, cpu_parts, momentum):
+    """vel <- momentum vel + lr/n (V+^T H+ - n/m V-^T H-) and W <- (1 - lr wd) W + vel, over two steps, where
+    H = p(h|v) under the weights before the step and V- is the negative sample the step returns."""
+    rbm = random_rbm(7, 5, 0.5, seed=3)
+    state = PCDState(rbm, 6, generator)
+    lr, wd = 0.1, 0.01
+    velocity = {k: torch.zeros_like(getattr(rbm, k)) for k in ("W", "a", "b")}
+    for step in range(2):
+        batch = (torch.rand(8, 7, generator=generator) < 0.4).float()
+        before = {k: getattr(rbm, k).detach().clone() for k in ("W", "a", "b")}
+        negative = contrastive_step(rbm, batch, state, 1, True, lr, momentum, wd, generator).clone()
+        ph_pos = torch.sigmoid(batch @ before["W"] + before["b"])
+        ph_neg = torch.sigmoid(negative @ before["W"] + before["b"])
+        grad = {
+            "W": batch.T @ ph_pos - (8 / 6) * negative.T @ ph_neg,
+            "a": batch.sum(0) - (8 / 6) * negative.sum(0),
+            "b": ph_pos.sum(0) - (8 / 6) * ph_neg.sum(0),
+        }
+        for k in ("W", "a", "b"):
+            velocity[k] = momentum * velocity[k] + lr / 8 * grad[k]
+            decay = 1 - lr * wd if k == "W" else 1.0
+            expected = decay * before[k] + velocity[k]
+            torch.testing.assert_close(getattr(rbm, k).detach(), expected, atol=1e-5, rtol=1e-5, msg=f"{k} {step}")
+
+
 def test_cd_needs_one_chain_per_row(generator):
     rbm = RBM(6, 4)
     with pytest.raises(ValueError, match="one chain per data row"):

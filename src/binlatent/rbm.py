@@ -190,19 +190,17 @@ def contrastive_step(
         scale = lr / n
         grad_a = v_pos[:, cols].sum(0).sub_(v_neg[:, cols].sum(0), alpha=n / m)
         grad_b = h_all[:, hidden].sum(0)
-        W_i = W[cols]
-        if weight_decay:
-            W_i.mul_(1 - lr * weight_decay)
-        if momentum:
+        W_i, decay = W[cols], 1 - lr * weight_decay
+        if momentum:  # vel <- momentum vel + step (inside the matmul); W <- decay W + vel (one pass over W)
             vel_W, vel_a, vel_b = state.velocity_W[cols], state.velocity_a[cols], state.velocity_b[hidden]
-            vel_W.mul_(momentum).addmm_(v_all[:, cols].T, h_all, alpha=scale)
+            vel_W.addmm_(v_all[:, cols].T, h_all, beta=momentum, alpha=scale)
             vel_a.mul_(momentum).add_(grad_a, alpha=scale)
             vel_b.mul_(momentum).add_(grad_b, alpha=scale)
-            W_i.add_(vel_W)
+            torch.add(vel_W, W_i, alpha=decay, out=W_i)
             a[cols].add_(vel_a)
             b[hidden].add_(vel_b)
-        else:
-            W_i.addmm_(v_all[:, cols].T, h_all, alpha=scale)
+        else:  # W <- decay W + step, in the matmul
+            W_i.addmm_(v_all[:, cols].T, h_all, beta=decay, alpha=scale)
             a[cols].add_(grad_a, alpha=scale)
             b[hidden].add_(grad_b, alpha=scale)
 
