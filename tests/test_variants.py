@@ -15,7 +15,7 @@ from binlatent.pretrain import pretrain_rbm
 from binlatent.rbm import RBM, exact_log_likelihood, exact_log_z
 from binlatent.results import ablation_panels
 from binlatent.training import Checkpointer
-from binlatent.variants import ModelSpecError, ablation_axis, model_specs
+from binlatent.variants import ModelSpecError, ablation_axis, finetune_config, model_specs
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 
@@ -32,6 +32,9 @@ def test_default_models_resolve_to_the_baselines_of_the_table():
     assert (scratch.stage1, scratch.stage2, scratch.pretraining) == (False, False, "none")
     assert (iwae.stage1, iwae.estimator, iwae.K) == (False, "reparam", CONFIG["finetune"]["K"])
     assert resolved["factorised"].pretraining == "stage 1" and resolved["rbm_pixels"].rbm_hidden == 200
+    # each model fine-tunes at its own step size: the pretrained hybrid at its validated 3e-4, the others at finetune.lr
+    assert hybrid.lr == 0.0003 and scratch.lr == iwae.lr == CONFIG["finetune"]["lr"]
+    assert finetune_config(CONFIG, hybrid)["lr"] == 0.0003 and finetune_config(CONFIG, scratch)["lr"] == 0.001
 
 
 @pytest.mark.parametrize(
@@ -41,6 +44,7 @@ def test_default_models_resolve_to_the_baselines_of_the_table():
         ({"prior": "rbm", "K": 1}, "VIMCO needs K >= 2"),
         ({"prior": "factorised", "rbm_hidden": 50}, "rbm_hidden applies to an RBM prior or pixel RBM"),
         ({"prior": "factorised", "stage2": True}, "stage2 fits an RBM prior"),
+        ({"prior": "pixels", "lr": 0.01}, "trained with pixel_rbm.lr"),
     ],
 )
 def test_impossible_specs_are_refused_with_the_models_name(raw, message):
@@ -56,13 +60,14 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
             "k50": {"prior": "rbm", "K": 50},
             "stage1_only": {"prior": "rbm", "stage2": False},
             "two_changes": {"prior": "rbm", "K": 50, "rbm_hidden": 25},
+            "own_step": {"prior": "rbm", "lr": 0.01},  # a tuned step size is not an ablated choice
             "factorised": {"prior": "factorised"},
         }
     )
     axes = {name: ablation_axis(spec, s["hybrid"]) for name, spec in s.items()}
     assert axes == {"hybrid": None, "rws": "estimator", "k50": "K", "stage1_only": "pretraining",
-                    "two_changes": None, "factorised": None}  # fmt: skip
-    metrics = pd.DataFrame({"model": list(s), "test_ll": [-100, -101, -99, -105, -98, -110], "test_ll_se": 1.0})
+                    "two_changes": None, "own_step": None, "factorised": None}  # fmt: skip
+    metrics = pd.DataFrame({"model": list(s), "test_ll": [-100, -101, -99, -105, -98, -97, -110], "test_ll_se": 1.0})
     panels = ablation_panels(metrics, s, "hybrid")
     assert panels["K"] == [("10", -100.0, 1.0), ("50", -99.0, 1.0)]
     assert panels["pretraining"] == [("stage 1", -105.0, 1.0), ("stages 1+2", -100.0, 1.0)]

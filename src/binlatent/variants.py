@@ -1,8 +1,9 @@
 """The models a run trains: the hybrid, its baselines and ablations, each a named spec in config['models'].
 
 A spec names the prior over the code (`rbm`, `factorised`, `gaussian`) or `pixels` for an RBM
-directly on the pixels, which pretraining stages it starts from, and any of the training choices
-that ablations vary (estimator, K, RBM hidden units); everything else comes from the config.
+directly on the pixels, which pretraining stages it starts from, any of the training choices
+that ablations vary (estimator, K, RBM hidden units), and its own fine-tuning step size (tuned per
+model on its validation bound, so not an ablated choice); everything else comes from the config.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class ModelSpec:
     estimator: str  # encoder gradient: vimco | rws, or reparam for Gaussian latents
     K: int  # importance samples per image in training
     rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM); 0 when there is none
+    lr: float  # fine-tuning step of the encoder and decoder; 0 for the pixel RBM (trained by config['pixel_rbm'])
 
     @property
     def pretraining(self) -> str:
@@ -61,7 +63,10 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
     rbm_hidden = int(raw.get("rbm_hidden", default_hidden.get(prior, 0)))
     if rbm_hidden and prior not in default_hidden:
         raise ModelSpecError(f"{where}: rbm_hidden applies to an RBM prior or pixel RBM, not prior {prior}")
-    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden)
+    if "lr" in raw and prior == "pixels":
+        raise ModelSpecError(f"{where}: an RBM on pixels is trained with pixel_rbm.lr; remove 'lr'")
+    lr = 0.0 if prior == "pixels" else float(raw.get("lr", config["finetune"]["lr"]))
+    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden, lr)
 
 
 def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
@@ -73,9 +78,9 @@ def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
 
 
 def finetune_config(config: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
-    """config['finetune'] with the spec's estimator and K."""
+    """config['finetune'] with the spec's estimator, K and step size."""
     cfg = copy.deepcopy(dict(config["finetune"]))
-    cfg.update(estimator=spec.estimator, K=spec.K)
+    cfg.update(estimator=spec.estimator, K=spec.K, lr=spec.lr)
     return cfg
 
 
