@@ -14,26 +14,20 @@ import torch
 
 from binlatent.ais import AISResult, ais_log_z, raise_log_prob
 from binlatent.estimators import iwae_bound
-from binlatent.models import HybridModel, RBMPrior
+from binlatent.models import HybridModel, RBMPrior, images_per_chunk
 from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, exact_log_z
-
-DECODER_OUTPUT_BUDGET = 16_000_000  # decoder outputs held at once in evaluation (20,000 codes for 784 pixels)
-
-
-def max_codes(model: HybridModel) -> int:
-    """How many codes to decode at once so that the decoder's outputs stay within DECODER_OUTPUT_BUDGET."""
-    return max(1, DECODER_OUTPUT_BUDGET // model.decoder.likelihood.n_outputs)
 
 
 def importance_log_likelihood(model: HybridModel, x: torch.Tensor, k: int, generator) -> np.ndarray:
     """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats).
 
     For an RBM prior p* is unnormalised: subtract log Z to get log p(x). Images are processed in
-    chunks of max_codes(model) // K so that memory stays bounded for large K and large images.
+    chunks of images_per_chunk(model, K) so that memory stays bounded for large K and large images.
     """
-    chunk = max(1, max_codes(model) // k)
     with torch.no_grad():
-        parts = [iwae_bound(model.log_weights(xb, k, generator)[0].double()) for xb in x.split(chunk)]
+        parts = [
+            iwae_bound(model.log_weights(xb, k, generator)[0].double()) for xb in x.split(images_per_chunk(model, k))
+        ]
     return torch.cat(parts).cpu().numpy()
 
 
@@ -128,7 +122,7 @@ def raise_log_likelihood(
     """
     rbm = model.prior.rbm
     parts = []
-    for xb in x.split(max(1, max_codes(model) // k)):
+    for xb in x.split(images_per_chunk(model, k)):
         with torch.no_grad():
             z, log_q = model.encoder.sample(xb, k, generator)  # (batch, K, n_latent), (batch, K)
             log_px = model.decoder.log_prob(xb, z)

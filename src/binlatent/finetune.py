@@ -9,14 +9,13 @@ from typing import Any
 import torch
 
 from binlatent.estimators import ESTIMATORS, iwae_bound, pcd_negative_phase
-from binlatent.evaluate import max_codes
-from binlatent.models import HybridModel, RBMPrior
+from binlatent.models import HybridModel, RBMPrior, images_per_chunk
 from binlatent.training import Checkpointer, batches, train_epochs
 
 
 def mean_bound(model: HybridModel, x: torch.Tensor, k: int, generator) -> float:
     """Mean unnormalised L_K over the rows of x (log Z of an RBM prior not subtracted), nats."""
-    chunk = max(1, min(500, max_codes(model) // k))
+    chunk = min(500, images_per_chunk(model, k))
     with torch.no_grad():
         total = sum(float(iwae_bound(model.log_weights(xb, k, generator)[0]).sum()) for xb in x.split(chunk))
     return total / len(x)

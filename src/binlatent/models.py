@@ -216,6 +216,15 @@ def likelihood_for(image: ImageFormat, network: Mapping[str, Any]) -> BernoulliP
     return DiscretisedLogisticMixture(image.shape, network["mixture"])
 
 
+DECODER_OUTPUT_BUDGET = 16_000_000  # decoder outputs held at once outside training (20,000 codes for 784 pixels)
+
+
+def images_per_chunk(model: HybridModel, k: int) -> int:
+    """How many images to score at once with K codes each, so that the decoder's outputs stay within
+    DECODER_OUTPUT_BUDGET (at least one image)."""
+    return max(1, DECODER_OUTPUT_BUDGET // (model.decoder.likelihood.n_outputs * k))
+
+
 def build_networks(
     image: ImageFormat, network: Mapping[str, Any], gaussian: bool = False
 ) -> tuple[Encoder | GaussianEncoder, Decoder]:
@@ -231,7 +240,7 @@ def build_networks(
         hidden, activation = list(network["hidden"]), network["activation"]
         encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
         if image.pixels == "8bit":
-            encoder_net = nn.Sequential(Rescale(1 / 255), encoder_net)
+            encoder_net = nn.Sequential(Rescale(1 / image.max_value), encoder_net)
         decoder_net = mlp([n_latent, *hidden[::-1], likelihood.n_outputs], activation)
     encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
     return encoder, Decoder(decoder_net, likelihood)

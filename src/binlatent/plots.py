@@ -56,7 +56,7 @@ def plot_image_panels(panels: Mapping[str, np.ndarray], shape: Sequence[int], n_
 
 
 def plot_reconstructions(rows: Mapping[str, np.ndarray], shape: Sequence[int], path: str | Path) -> None:
-    """Test digits (first row) and each model's reconstruction below them."""
+    """Test images (first row) and each model's reconstruction below them."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.3 * len(rows)), squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=False):
         show_grid(ax, images, shape, len(images))
