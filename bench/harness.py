@@ -63,7 +63,7 @@ def binary_like(rows: int, cols: int, p: float, generator: torch.Generator) -> t
 
 
 def epoch_matmul_runner(W: torch.Tensor, data: torch.Tensor, batch: int, generator: torch.Generator) -> Callable:
-    """One epoch of contrastive_step's four matmuls only, with its shapes, layouts and out= buffers."""
+    """One epoch of contrastive_step's three PCD-1 matmuls only, with its shapes, layouts and out= buffers."""
     W = W.detach().clone()
     n_visible, n_hidden = W.shape
     v_all = binary_like(2 * batch, n_visible, 0.2, generator)  # rows: data batch, then negative samples
@@ -72,10 +72,9 @@ def epoch_matmul_runner(W: torch.Tensor, data: torch.Tensor, batch: int, generat
     batches = data.split(batch)
 
     def run() -> None:
-        for v_data in batches:
-            torch.mm(v_data, W, out=h_all[:batch])  # positive p(h|v)
+        for _ in batches:
             torch.mm(chains, W.T, out=v_all[batch:])  # negative visible logits
-            torch.mm(v_all[batch:], W, out=h_all[batch:])  # negative p(h|v)
+            torch.mm(v_all, W, out=h_all)  # p(h|v) of data and negatives together
             W.addmm_(v_all.T, h_all, alpha=1e-6)  # stacked gradient, accumulated into W as contrastive_step does
 
     return run

@@ -133,3 +133,20 @@ def test_cd_needs_one_chain_per_row(generator):
     rbm = RBM(6, 4)
     with pytest.raises(ValueError, match="one chain per data row"):
         contrastive_step(rbm, torch.zeros(10, 6), PCDState(rbm, 5, generator), persistent=False, generator=generator)
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_a_batch_gathered_into_the_state_buffer_trains_like_a_copied_one(persistent):
+    """state.batch(n) lets a caller gather rows straight into the step's work array; the update is the same."""
+    data = (torch.rand(60, 9, generator=torch.Generator().manual_seed(5)) < 0.3).float()
+    trained = []
+    for gather in (False, True):
+        rbm, g = random_rbm(9, 7, 0.5, seed=11), torch.Generator().manual_seed(2)
+        state = PCDState(rbm, 20, g)
+        for idx in torch.randperm(60, generator=torch.Generator().manual_seed(4)).split(20):
+            batch = torch.index_select(data, 0, idx, out=state.batch(20)) if gather else data[idx]
+            contrastive_step(rbm, batch, state, 2, persistent, lr=0.1, momentum=0.5, generator=g)
+        trained.append([rbm.W.detach(), rbm.a.detach(), rbm.b.detach(), state.chains])
+    for copied, gathered in zip(*trained, strict=True):
+        assert torch.equal(copied, gathered)
+    assert not torch.equal(trained[0][0], random_rbm(9, 7, 0.5, seed=11).W.detach())

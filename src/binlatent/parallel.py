@@ -2,11 +2,12 @@
 
 Torch's intra-op threads meet at a barrier after every operation, and idle ones sleep (see
 OMP_WAIT_POLICY in binlatent/__init__.py), so each parallel operation that follows a serial one pays
-for waking them. Loops of many modest operations on independent rows (AIS runs, the rows of a PCD
-batch) instead run as `parts` Python threads with one torch thread each: torch's kernels and numpy's
-random fills release the GIL, so the parts run on separate cores and only meet when the caller
-collects them. Each part must touch only its own rows (and its own random stream), which keeps the
-results independent of timing.
+for waking them. Long loops of many modest operations on independent rows (the AIS runs) instead
+run as `parts` Python threads with one torch thread each: torch's kernels and numpy's random fills
+release the GIL, so the parts run on separate cores and only meet when the caller collects them.
+Each part must touch only its own rows (and its own random stream), which keeps the results
+independent of timing. A PCD step is too short for this: two hand-offs per step cost more than its
+elementwise work, so it stays on torch's intra-op threads.
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def pretrain_rbm(
         momentum = cfg["momentum"] if epoch >= cfg["momentum_warmup_epochs"] else cfg["initial_momentum"]
         for idx in batches(len(v_train), cfg["batch_size"], generator):
             if len(idx) == cfg["batch_size"]:  # CD pairs each row with a chain: whole batches only
-                contrastive_step(rbm, v_train[idx], state, k, persistent, lr, momentum, cfg["weight_decay"], generator)
+                batch = torch.index_select(v_train, 0, idx, out=state.batch(len(idx)))
+                contrastive_step(rbm, batch, state, k, persistent, lr, momentum, cfg["weight_decay"], generator)
         metrics = {
             "k": float(k),
             "persistent": float(persistent),

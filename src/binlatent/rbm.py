@@ -13,8 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from binlatent.parallel import n_parts, run_parts, split
-
 
 class RBM(nn.Module):
     """Binary-binary RBM with weights W (n_visible, n_hidden), visible bias a, hidden bias b."""
@@ -130,10 +128,14 @@ class PCDState:
                 "h": torch.empty(n + m, nh, **kw),  # rows: p(h|data), then -(n/m) p(h|negatives)
                 "u_v": torch.empty(m, nv, **kw),
                 "u_h": torch.empty(m, nh, **kw),
-                "grad_W": torch.empty(nv, nh, **kw),
+                "row_weights": torch.cat([torch.ones(n, **kw), torch.full((m,), -n / m, **kw)]),
             }
             self._batch = n
         return self._work
+
+    def batch(self, n: int) -> torch.Tensor:
+        """The (n, n_visible) buffer contrastive_step reads a batch of n rows from: gather into it to save a copy."""
+        return self.workspace(n)["v"][:n]
 
 
 @torch.no_grad()
@@ -152,11 +154,11 @@ def contrastive_step(
 
     Positive statistics use p(h|v_data); the negative sample runs k Gibbs sweeps from the
     persistent hidden chains (PCD) or from h ~ p(h|v_data) (CD, which then needs as many chains as
-    rows). The gradient <v h>_data - <v h>_model goes into W with one matmul of the stacked,
-    signed statistics. On a CPU with several torch threads, the statistics are computed by one
-    single-threaded part per thread, each on its share of the rows and chains with its own
-    uniforms, then each part updates its block of the visible units' weights (see
-    binlatent.parallel). Returns the negative visible sample (m, n_visible).
+    rows). The work arrays stack the data rows over the negative rows, so that PCD's last sweep
+    computes p(h|v) of data and negatives in one matmul, and the gradient <v h>_data - <v h>_model
+    goes into W with one more, the negative rows of h signed and scaled by n/m. Every other
+    operation is elementwise or a reduction over the batch, left to torch's intra-op threads.
+    Returns the negative visible sample (m, n_visible).
     """
     W, a, b = rbm.W.detach(), rbm.a.detach(), rbm.b.detach()
     n, m = v_data.shape[0], state.chains.shape[0]
@@ -165,47 +167,35 @@ def contrastive_step(
     work = state.workspace(n)
     v_all, h_all, u_v, u_h = work["v"], work["h"], work["u_v"], work["u_h"]
     v_pos, v_neg, pos_h, neg_h = v_all[:n], v_all[n:], h_all[:n], h_all[n:]
-    nv, nh = W.shape
-    parts = n_parts(W.device, min(n, m), 2 * nv * nh)
-    data_rows, chain_rows, visible = split(n, parts), split(m, parts), split(nv, parts)
-    uniforms = [Uniforms(generator, W.device, W.dtype) for _ in range(parts)]  # seeded here, in order
+    draw, h = Uniforms(generator, W.device, W.dtype).fill_, state.chains
+    if v_data.data_ptr() != v_pos.data_ptr():  # callers may gather the batch straight into state.batch(n)
+        v_pos.copy_(v_data)
+    if not persistent:
+        torch.addmm(b, v_pos, W, out=pos_h).sigmoid_()
+        torch.lt(draw(u_h), pos_h, out=h)
+    for sweep in range(k):
+        torch.addmm(a, h, W.T, out=v_neg).sigmoid_()
+        torch.lt(draw(u_v), v_neg, out=v_neg)  # (m, n_visible) binary
+        both = persistent and sweep == k - 1  # the data rows' p(h|v) rides along with the last sweep
+        rows = slice(None) if both else slice(n, None)
+        torch.addmm(b, v_all[rows], W, out=h_all[rows]).sigmoid_()
+        torch.lt(draw(u_h), neg_h, out=h)
+    neg_h.mul_(-n / m)
 
-    def statistics(i: int) -> None:
-        """Positive and negative statistics of data rows data_rows[i] and chains chain_rows[i]."""
-        rows, chains, draw = data_rows[i], chain_rows[i], uniforms[i].fill_
-        torch.mm(v_pos[rows].copy_(v_data[rows]), W, out=pos_h[rows]).add_(b).sigmoid_()  # (n, n_hidden)
-        h = state.chains[chains]
-        if not persistent:  # chains and data rows are split alike, since m == n
-            torch.lt(draw(u_h[chains]), pos_h[chains], out=h)
-        for _ in range(k):
-            torch.mm(h, W.T, out=v_neg[chains]).add_(a).sigmoid_()
-            torch.lt(draw(u_v[chains]), v_neg[chains], out=v_neg[chains])  # (m, n_visible) binary
-            torch.mm(v_neg[chains], W, out=neg_h[chains]).add_(b).sigmoid_()  # (m, n_hidden)
-            torch.lt(draw(u_h[chains]), neg_h[chains], out=h)
-        neg_h[chains].mul_(-n / m)
-
-    def update(i: int) -> None:
-        """Gradient step on the weights and biases of visible units visible[i] (and hidden units alike)."""
-        cols, hidden = visible[i], split(nh, parts)[i]
-        scale = lr / n
-        grad_a = v_pos[:, cols].sum(0).sub_(v_neg[:, cols].sum(0), alpha=n / m)
-        grad_b = h_all[:, hidden].sum(0)
-        W_i, decay = W[cols], 1 - lr * weight_decay
-        if momentum:  # vel <- momentum vel + step (inside the matmul); W <- decay W + vel (one pass over W)
-            vel_W, vel_a, vel_b = state.velocity_W[cols], state.velocity_a[cols], state.velocity_b[hidden]
-            vel_W.addmm_(v_all[:, cols].T, h_all, beta=momentum, alpha=scale)
-            vel_a.mul_(momentum).add_(grad_a, alpha=scale)
-            vel_b.mul_(momentum).add_(grad_b, alpha=scale)
-            torch.add(vel_W, W_i, alpha=decay, out=W_i)
-            a[cols].add_(vel_a)
-            b[hidden].add_(vel_b)
-        else:  # W <- decay W + step, in the matmul
-            W_i.addmm_(v_all[:, cols].T, h_all, beta=decay, alpha=scale)
-            a[cols].add_(grad_a, alpha=scale)
-            b[hidden].add_(grad_b, alpha=scale)
-
-    run_parts(statistics, parts)
-    run_parts(update, parts)
+    scale, decay = lr / n, 1 - lr * weight_decay
+    grad_a = torch.mv(v_all.T, work["row_weights"])  # sum of data rows - (n/m) sum of negative rows
+    grad_b = h_all.sum(0)
+    if momentum:  # vel <- momentum vel + step (inside the matmul); W <- decay W + vel (one pass over W)
+        state.velocity_W.addmm_(v_all.T, h_all, beta=momentum, alpha=scale)
+        state.velocity_a.mul_(momentum).add_(grad_a, alpha=scale)
+        state.velocity_b.mul_(momentum).add_(grad_b, alpha=scale)
+        torch.add(state.velocity_W, W, alpha=decay, out=W)
+        a.add_(state.velocity_a)
+        b.add_(state.velocity_b)
+    else:  # W <- decay W + step, in the matmul
+        W.addmm_(v_all.T, h_all, beta=decay, alpha=scale)
+        a.add_(grad_a, alpha=scale)
+        b.add_(grad_b, alpha=scale)
     return v_neg
 
 
