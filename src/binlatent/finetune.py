@@ -40,11 +40,10 @@ def finetune(
     rbm = model.prior.rbm if isinstance(model.prior, RBMPrior) else None
     networks = [*model.encoder.parameters(), *model.decoder.parameters()]
     if rbm is None:  # a factorised prior is a normalised distribution: it learns at the networks' rate
-        optimiser = torch.optim.Adam(networks + list(model.prior.parameters()), lr=cfg["lr"])
-    else:
-        optimiser = torch.optim.Adam(
-            [{"params": networks}, {"params": list(rbm.parameters()), "lr": cfg["prior_lr"]}], lr=cfg["lr"]
-        )
+        groups = [{"params": networks}, {"params": list(model.prior.parameters()), "weight_decay": 0.0}]
+    else:  # the RBM has a step of its own and no decay: its negative phase already ties it to the model
+        groups = [{"params": networks}, {"params": list(rbm.parameters()), "lr": cfg["prior_lr"], "weight_decay": 0.0}]
+    optimiser = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     device = next(model.parameters()).device
     chains = rbm.gibbs(torch.zeros(cfg["n_chains"], rbm.n_visible, device=device), 1, generator) if rbm else None
     best: dict[str, Any] = {"bound": -float("inf"), "state": copy.deepcopy(model.state_dict())}

@@ -54,7 +54,7 @@ def pretrain_autoencoder(
 ) -> list[dict[str, float]]:
     """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise)."""
     params = [*encoder.parameters(), *decoder.parameters()]
-    optimiser = torch.optim.Adam(params, lr=cfg["lr"])
+    optimiser = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         total = 0.0
