@@ -69,10 +69,10 @@ def epoch_matmul_runner(W: torch.Tensor, data: torch.Tensor, batch: int, generat
     v_all = binary_like(2 * batch, n_visible, 0.2, generator)  # rows: data batch, then negative samples
     h_all = torch.rand(2 * batch, n_hidden, generator=generator)
     chains = binary_like(batch, n_hidden, 0.5, generator)
-    batches = data.split(batch)
+    n_batches = len(data.split(batch))
 
     def run() -> None:
-        for _ in batches:
+        for _ in range(n_batches):
             torch.mm(chains, W.T, out=v_all[batch:])  # negative visible logits
             torch.mm(v_all, W, out=h_all)  # p(h|v) of data and negatives together
             W.addmm_(v_all.T, h_all, alpha=1e-6)  # stacked gradient, accumulated into W as contrastive_step does

@@ -39,11 +39,12 @@ def finetune(
     surrogate_fn = ESTIMATORS[cfg["estimator"]]
     rbm = model.prior.rbm if isinstance(model.prior, RBMPrior) else None
     networks = [*model.encoder.parameters(), *model.decoder.parameters()]
-    if rbm is None:  # a factorised prior is a normalised distribution: it learns at the networks' rate
-        groups = [{"params": networks}, {"params": list(model.prior.parameters()), "weight_decay": 0.0}]
-    else:  # the RBM has a step of its own and no decay: its negative phase already ties it to the model
-        groups = [{"params": networks}, {"params": list(rbm.parameters()), "lr": cfg["prior_lr"], "weight_decay": 0.0}]
-    optimiser = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # No decay on the prior: an RBM's negative phase already ties it to the model, and a factorised prior is a
+    # normalised distribution that learns at the networks' rate. An RBM takes a step of its own.
+    prior_group = {"params": list(model.prior.parameters()), "weight_decay": 0.0}
+    if rbm is not None:
+        prior_group["lr"] = cfg["prior_lr"]
+    optimiser = torch.optim.AdamW([{"params": networks}, prior_group], lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     device = next(model.parameters()).device
     chains = rbm.gibbs(torch.zeros(cfg["n_chains"], rbm.n_visible, device=device), 1, generator) if rbm else None
     best: dict[str, Any] = {"bound": -float("inf"), "state": copy.deepcopy(model.state_dict())}
