@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from binlatent.paths import BENCHMARKS
+
 
 @dataclass
 class Task:
@@ -98,7 +100,7 @@ def ais_matmul_runner(W: torch.Tensor, n_runs: int, n_steps: int, generator: tor
 def workflow_rule_times(results: Path) -> dict[str, float]:
     """Seconds per rule from the Snakemake benchmark TSVs under results/**/benchmarks; the shallowest path wins."""
     times: dict[str, float] = {}
-    for path in sorted(results.glob("**/benchmarks/*.tsv"), key=lambda p: (len(p.parts), str(p))):
+    for path in sorted(results.glob(f"**/{BENCHMARKS}/*.tsv"), key=lambda p: (len(p.parts), str(p))):
         with path.open(newline="") as f:
             seconds = [float(row["s"]) for row in csv.DictReader(f, delimiter="\t") if row.get("s") not in (None, "")]
         if seconds:

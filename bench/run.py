@@ -38,6 +38,7 @@ from harness import (  # noqa: E402
 from peers import rbms_ais, rbms_epoch_runner, sklearn_epoch_runner  # noqa: E402
 
 from binlatent.ais import ais_log_z  # noqa: E402
+from binlatent.paths import Layout  # noqa: E402
 from binlatent.rbm import RBM, PCDState, contrastive_step  # noqa: E402
 
 SEED = 0
@@ -53,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ais-repeats", type=int, default=1, help="repeats of each AIS and its bound (after a warm-up)")
     p.add_argument("--ais-betas", type=int, default=10_000, help="AIS transitions: schedule [[1.0, n]]")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 repeat each, 300 AIS betas")
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "bench.json")
+    p.add_argument("--out", type=Path, default=Path(Layout(str(ROOT / "results")).bench()))
     args = p.parse_args(argv)
     if args.quick:
         args.epoch_repeats = args.sklearn_repeats = args.ais_repeats = 1

@@ -24,7 +24,8 @@ try:
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from binlatent import stages
+from binlatent import stages  # noqa: E402
+from binlatent.paths import MODEL_FILES, Layout  # noqa: E402
 from binlatent.variants import model_specs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,49 +51,46 @@ def load_config(files: list[str], device: str | None, outdir: str | None) -> dic
 
 
 def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
-    """Every stage in order; returns the wall time of each, in seconds."""
-    out = Path(config["outdir"])
+    """Every stage in order, laid out as the workflow lays it out; returns the wall time of each, in seconds."""
+    results = Layout(config["outdir"])
     timings: dict[str, float] = {}
 
-    def path(*parts: str) -> str:
-        return str(out.joinpath(*parts))
-
-    def timed(name: str, fn, *args) -> None:
+    def timed(name: str, fn, cfg: dict, *args) -> None:
         t0 = time.perf_counter()
-        fn(config, *args)
+        fn(cfg, *args)
         timings[name] = time.perf_counter() - t0
         logging.info("%s took %.1f s", name, timings[name])
 
-    data = data or path("data", f"{config['dataset']}.h5")
+    data = data or results.data(config["dataset"])
     if not Path(data).exists():
-        timed("binarize", stages.binarize, data)
-    stage1, codes = path("stage1", "autoencoder.pt"), path("stage1", "codes.h5")
+        timed("binarize", stages.binarize, config, data)
     specs = model_specs(config)
-    timed("pretrain_autoencoder", stages.pretrain_stage1, data, stage1, codes, path(".state", "s1.pt"), threads)
+    stage1, codes = results.autoencoder(), results.codes()
+    timed("pretrain_autoencoder", stages.pretrain_autoencoder, config, data, stage1, codes,
+          results.resume_state("pretrain_autoencoder"), threads)  # fmt: skip
     curves = {"stage1": codes}
     for n_hidden in sorted({spec.rbm_hidden for spec in specs.values() if spec.stage2}):
-        prior, curves[f"stage2_h{n_hidden}"] = (
-            path("stage2", f"h{n_hidden}", "prior.pt"),
-            path("stage2", f"h{n_hidden}", "prior_curves.h5"),
-        )
-        timed(f"pretrain_prior_h{n_hidden}", stages.pretrain_stage2, codes, prior, curves[f"stage2_h{n_hidden}"],
-              path(".state", "s2.pt"), threads, n_hidden)  # fmt: skip
+        job = f"pretrain_prior_h{n_hidden}"
+        curves[f"stage2_h{n_hidden}"] = results.prior_curves(n_hidden)
+        timed(job, stages.pretrain_prior, config, codes, results.prior(n_hidden), results.prior_curves(n_hidden),
+              results.resume_state(job), threads, n_hidden)  # fmt: skip
     models = {}
     for name, spec in specs.items():
-        files = {k: path(name, f) for k, f in [("checkpoint", "model.pt"), ("curves", "curves.h5")]}
-        files |= {"evaluation": path(name, "evaluation.h5"), "metrics": path(name, "metrics.csv")}
-        state = path(".state", f"train_{name}.pt")
+        files = {kind: results.model(name, kind) for kind in MODEL_FILES}
+        cfg = {**config, "spec": spec.as_dict()}
         if spec.prior == "pixels":
-            timed(f"train_pixel_rbm_{name}", stages.pixel_rbm_stage, spec, data, files["checkpoint"], files["curves"],
-                  state, threads)  # fmt: skip
+            job = f"train_pixel_rbm_{name}"
+            timed(job, stages.train_pixel_rbm, cfg, data, files["checkpoint"], files["curves"],
+                  results.resume_state(job), threads)  # fmt: skip
         else:
-            prior = path("stage2", f"h{spec.rbm_hidden}", "prior.pt") if spec.stage2 else None
-            timed(f"finetune_{name}", stages.finetune_stage, spec, data, stage1 if spec.stage1 else None, prior,
-                  files["checkpoint"], files["curves"], state, threads)  # fmt: skip
-        evaluation = (files["checkpoint"], files["evaluation"], files["metrics"])
-        timed(f"evaluate_{name}", stages.evaluate_stage, data, *evaluation, threads)
+            job = f"finetune_{name}"
+            prior = results.prior(spec.rbm_hidden) if spec.stage2 else None
+            timed(job, stages.finetune, cfg, data, stage1 if spec.stage1 else None, prior, files["checkpoint"],
+                  files["curves"], results.resume_state(job), threads)  # fmt: skip
+        timed(f"evaluate_{name}", stages.evaluate, config, data, files["checkpoint"], files["evaluation"],
+              files["metrics"], threads)  # fmt: skip
         models[name] = files
-    timed("figures", stages.figures_stage, data, curves, models, path("figures"), 1)
+    timed("figures", stages.figures, config, data, curves, models, results.figures(), 1)
     return timings
 
 

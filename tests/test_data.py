@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 from helpers import validated_config, write_binarized_mnist_amat, write_cifar10_batches, write_mnist_raw
 
-from binlatent import image_sets, stages
-from binlatent.data import (
-    DataError,
-    digits_dataset,
-    file_dataset,
-    image_shape,
-    load_dataset,
-    load_splits,
-    pixel_kind,
-    prepared_splits,
-)
+from binlatent import stages
+from binlatent.datasets import DataError, image_shape, load_dataset, load_splits, pixel_kind, prepared_splits
+from binlatent.datasets.digits import digits_dataset
+from binlatent.datasets.file import file_dataset
+from binlatent.datasets.mnist import FIXED_MNIST_URL
+from binlatent.datasets.patches import PATCHES_N_TRAIN, patch_boxes, patches_dataset, sample_photographs
 from binlatent.io import read_h5_attrs
 
 
@@ -155,7 +150,7 @@ def overlapping(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("patch_size", "seed"), [(32, 0), (16, 1), (50, 2)])
 def test_patch_crops_of_each_split_come_from_regions_no_other_split_touches(patch_size, seed):
-    boxes = image_sets.patch_boxes(PHOTOS, patch_size, {"train": 2000, "valid": 300, "test": 500}, seed)
+    boxes = patch_boxes(PHOTOS, patch_size, {"train": 2000, "valid": 300, "test": 500}, seed)
     assert {s: b.shape for s, b in boxes.items()} == {"train": (2000, 3), "valid": (300, 3), "test": (500, 3)}
     for b in boxes.values():  # every crop lies inside a photograph
         assert (b >= 0).all() and (b[:, 1] + patch_size <= 427).all() and (b[:, 2] + patch_size <= 640).all()
@@ -167,31 +162,29 @@ def test_patch_crops_of_each_split_come_from_regions_no_other_split_touches(patc
 
 
 def test_more_training_crops_leave_the_valid_and_test_crops_alone():
-    few, many = (image_sets.patch_boxes(PHOTOS, 32, {"train": n, "valid": 50, "test": 80}, 0) for n in (100, 900))
+    few, many = (patch_boxes(PHOTOS, 32, {"train": n, "valid": 50, "test": 80}, 0) for n in (100, 900))
     for split in ("valid", "test"):
         np.testing.assert_array_equal(few[split], many[split])
 
 
 def test_patches_are_8bit_colour_crops_of_the_photographs_fixed_by_the_seed():
     counts = {"train": 600, "valid": 100, "test": 200}
-    raw = image_sets.patches_dataset(32, *counts.values(), seed=3)
+    raw = patches_dataset(32, *counts.values(), seed=3)
     assert raw.pixels == "8bit" and raw.image_shape == (32, 32, 3) and raw.labels == {}
     assert {s: (x.shape, x.dtype) for s, x in raw.images.items()} == {
         s: ((n, 3072), np.uint8) for s, n in counts.items()
     }
-    photos, names = image_sets.sample_photographs()
+    photos, names = sample_photographs()
     assert photos.shape == (*PHOTOS, 3) and names == ["china.jpg", "flower.jpg"]
     assert all(name in raw.source for name in names)
-    boxes = image_sets.patch_boxes(PHOTOS, 32, counts, seed=3)
+    boxes = patch_boxes(PHOTOS, 32, counts, seed=3)
     for split, i in [("train", 0), ("train", 599), ("valid", 50), ("test", 7), ("test", 199)]:
         image, top, left = boxes[split][i]
         crop = photos[image, top : top + 32, left : left + 32]
         np.testing.assert_array_equal(raw.images[split][i].reshape(32, 32, 3), crop)
     assert raw.images["train"].std(axis=1).mean() > 15  # natural texture, not flat colour
-    np.testing.assert_array_equal(
-        image_sets.patches_dataset(32, *counts.values(), seed=3).images["train"], raw.images["train"]
-    )
-    assert (image_sets.patches_dataset(32, *counts.values(), seed=4).images["test"] != raw.images["test"]).any()
+    np.testing.assert_array_equal(patches_dataset(32, *counts.values(), seed=3).images["train"], raw.images["train"])
+    assert (patches_dataset(32, *counts.values(), seed=4).images["test"] != raw.images["test"]).any()
 
 
 def test_binarize_stage_writes_patches_as_8bit_with_their_source(tmp_path):
@@ -201,7 +194,7 @@ def test_binarize_stage_writes_patches_as_8bit_with_their_source(tmp_path):
     assert attrs["pixels"] == "8bit" and list(attrs["image_shape"]) == [16, 16, 3] and "china.jpg" in attrs["source"]
     x = load_splits(out)
     assert {s: v.shape for s, v in x.items()} == {
-        "train": (image_sets.PATCHES_N_TRAIN, 768),  # data.n_train 0: the default number of crops
+        "train": (PATCHES_N_TRAIN, 768),  # data.n_train 0: the default number of crops
         "valid": (50, 768),
         "test": (80, 768),
     }
@@ -212,7 +205,7 @@ def test_a_patch_size_too_large_for_three_splits_is_a_data_error():
     with pytest.raises(
         DataError, match="data.patch_size = 200 cuts the photographs into 2 blocks of 400 pixels a side"
     ):
-        image_sets.patch_boxes(PHOTOS, 200, {"train": 10, "valid": 10, "test": 10}, 0)
+        patch_boxes(PHOTOS, 200, {"train": 10, "valid": 10, "test": 10}, 0)
 
 
 # --- MNIST through torchvision, and its fixed binarisation -----------------------------------------------------------
@@ -273,7 +266,7 @@ def test_a_missing_fixed_binarisation_file_is_named_with_where_it_comes_from(tmp
     with pytest.raises(DataError) as err:
         load_dataset(mnist_config(tmp_path, binarisation="fixed"))
     assert f"{tmp_path / 'binarized_mnist_valid.amat'}: not found" in str(err.value)
-    assert image_sets.FIXED_MNIST_URL in str(err.value) and "data.binarisation: stochastic" in str(err.value)
+    assert FIXED_MNIST_URL in str(err.value) and "data.binarisation: stochastic" in str(err.value)
 
 
 def test_a_damaged_mnist_file_names_the_directory(tmp_path):

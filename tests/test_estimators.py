@@ -10,19 +10,21 @@ import torch
 
 from binlatent.estimators import iwae_bound, log_mean_exp, rws_surrogate, vimco_baselines, vimco_surrogate
 from binlatent.likelihoods import bernoulli_log_prob
-from binlatent.models import FactorisedPrior, HybridModel, ImageFormat, build_networks
+from binlatent.models import HybridModel, build_model, model_arguments
+from binlatent.networks import ImageFormat
 from binlatent.rbm import all_binary_states
+from binlatent.variants import ModelSpec
 
 NETWORK = {"kind": "mlp", "n_latent": 3, "hidden": [8], "activation": "tanh"}
 
 
 def tiny_model(seed: int = 0) -> HybridModel:
     torch.manual_seed(seed)
-    encoder, decoder = build_networks(ImageFormat((5,), "binary"), NETWORK)
-    prior = FactorisedPrior(3)
+    spec = ModelSpec("tiny", "factorised", False, False, "vimco", 2, 0, 1e-3)
+    model = build_model(model_arguments(spec, ImageFormat((5,), "binary"), NETWORK))
     with torch.no_grad():
-        prior.logits.copy_(torch.tensor([0.5, -1.0, 0.2]))
-    return HybridModel(encoder, decoder, prior)
+        model.prior.logits.copy_(torch.tensor([0.5, -1.0, 0.2]))
+    return model
 
 
 def exact_log_marginal(model: HybridModel, x: torch.Tensor) -> torch.Tensor:

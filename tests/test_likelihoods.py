@@ -9,7 +9,9 @@ import torch
 
 from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
 from binlatent.likelihoods import DiscretisedLogisticMixture
-from binlatent.models import FactorisedPrior, HybridModel, ImageFormat, build_networks
+from binlatent.models import build_model, model_arguments
+from binlatent.networks import ImageFormat
+from binlatent.variants import ModelSpec
 
 CONV = {"kind": "conv", "n_latent": 6, "channels": [4, 8], "res_blocks": 1, "mixture": 2}
 
@@ -94,8 +96,8 @@ def test_conv_networks_name_the_sizes_that_do_not_fit():
 def test_8bit_model_weights_are_finite_and_training_raises_the_bound(generator):
     torch.manual_seed(0)
     image = ImageFormat((8, 8, 3), "8bit")
-    encoder, decoder = build_networks(image, CONV)
-    model = HybridModel(encoder, decoder, FactorisedPrior(6))
+    spec = ModelSpec("tiny", "factorised", False, False, "vimco", 2, 0, 1e-3)
+    model = build_model(model_arguments(spec, image, CONV))
     base = torch.randint(0, 256, (1, 8, 8, 3), generator=generator).float()
     x = (base + torch.randint(-6, 7, (64, 8, 8, 3), generator=generator)).clamp(0, 255).reshape(64, -1)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -109,7 +111,7 @@ def test_8bit_model_weights_are_finite_and_training_raises_the_bound(generator):
         bounds.append(-float(loss.detach()))
     assert log_w.shape == (64, 2) and torch.isfinite(log_w).all()
     assert bounds[-1] > bounds[0] + 0.5 * 192  # at least half a nat per dimension better
-    means = decoder.mean(encoder.code(x))
+    means = model.reconstruct(x)
     assert means.shape == x.shape and 0 <= means.min() and means.max() <= 1
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from binlatent.models import ImageFormat, build_networks
-from binlatent.pretrain import pretrain_autoencoder
+from binlatent.networks import ImageFormat, build_networks
+from binlatent.pretrain import train_autoencoder
 from binlatent.training import Checkpointer
 
 NETWORK = {"kind": "mlp", "n_latent": 4, "hidden": [16], "activation": "tanh"}
@@ -16,7 +16,7 @@ def stage_one_weight_norm(weight_decay: float, tmp_path) -> float:
     encoder, decoder = build_networks(ImageFormat((12,), "binary"), NETWORK)
     x = (torch.rand(40, 12, generator=torch.Generator().manual_seed(1)) < 0.3).float()
     cfg = {"epochs": 5, "batch_size": 10, "lr": 0.01, "noise_std": 2.0, "weight_decay": weight_decay}
-    pretrain_autoencoder(
+    train_autoencoder(
         encoder,
         decoder,
         x,

@@ -1,6 +1,7 @@
-"""Test log-likelihood: importance sampling over z with q, minus the prior's log Z (AIS, reverse, exact).
+"""Test log-likelihood of a trained model: the estimates of `model.log_likelihood` as metrics and arrays.
 
-An RBM on the pixels needs no sampling over z: its log p(x) = -F(x) - log Z, with the same log Z estimates.
+For a model with an RBM prior: importance sampling over z with q minus log Z (forward AIS with its band; the
+exact value beside it where the RBM is small), and RAISE beside them. An RBM on the pixels: -F(x) - log Z.
 """
 
 from __future__ import annotations
@@ -12,87 +13,55 @@ from typing import Any
 import numpy as np
 import torch
 
-from binlatent.ais import AISResult, ais_log_z, raise_log_prob
-from binlatent.estimators import iwae_bound
-from binlatent.models import HybridModel, RBMPrior, images_per_chunk
-from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, exact_log_z
-
-
-def importance_log_likelihood(model: HybridModel, x: torch.Tensor, k: int, generator) -> np.ndarray:
-    """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats).
-
-    For an RBM prior p* is unnormalised: subtract log Z to get log p(x). Images are processed in
-    chunks of images_per_chunk(model, K) so that memory stays bounded for large K and large images.
-    """
-    with torch.no_grad():
-        parts = [
-            iwae_bound(model.log_weights(xb, k, generator)[0].double()) for xb in x.split(images_per_chunk(model, k))
-        ]
-    return torch.cat(parts).cpu().numpy()
+from binlatent.ais import AISResult
+from binlatent.models import GenerativeModel, LogLikelihood
+from binlatent.priors import LogZ
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
-@torch.no_grad()
 def evaluate_model(
-    model: HybridModel,
+    model: GenerativeModel,
     x_test: torch.Tensor,
     x_train: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Metrics (nats per image) and arrays (per-image estimates, AIS traces) for one trained model."""
-    per_image = importance_log_likelihood(model, x_test, cfg["K"], generator)
-    ll, se = mean_and_se(per_image)
-    metrics: dict[str, float] = {"K": cfg["K"], "n_test": len(x_test), "test_ll_unnormalised": ll, "test_ll_se": se}
-    arrays: dict[str, np.ndarray] = {"per_image_unnormalised_ll": per_image}
-    if not isinstance(model.prior, RBMPrior):
+    """Metrics (nats per image) and arrays (per-image estimates, AIS traces) for one trained model, with
+    config['evaluate'] as `cfg`: K samples from q, AIS's schedule and runs from codes of the training
+    images, RAISE, and exact enumeration up to cfg['exact_max_units']."""
+    k = cfg["K"] if model.spec.prior != "pixels" else 0
+    result = model.log_likelihood(
+        x_test, k, x_train, cfg["ais"], cfg["raise"], cfg["exact_max_units"], generator=generator
+    )
+    return likelihood_metrics(result, k)
+
+
+def likelihood_metrics(result: LogLikelihood, k: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The metrics of one evaluation: test_ll (mean log p(x)) with its standard error over test images, log Z
+    with its band, RAISE and the exact log Z where computed; and the per-image arrays and AIS traces."""
+    ll, se = mean_and_se(result.unnormalised)
+    metrics: dict[str, float] = {"K": k, "n_test": len(result.unnormalised), "test_ll_unnormalised": ll}
+    metrics["test_ll_se"] = se
+    arrays: dict[str, np.ndarray] = {"per_image_unnormalised_ll": result.unnormalised}
+    log_z: LogZ = result.log_z
+    if log_z.method == "normalised":
         metrics.update(log_z=0.0, test_ll=ll)
         return metrics, arrays
-    codes = model.encoder.sample(x_train, 1, generator)[0][:, 0]  # (n_train, n_latent) z ~ q(z|x)
-    conservative = raise_log_likelihood(model, x_test, codes, cfg["raise"]["K"], cfg["raise"]["schedule"], generator)
-    return normalise(model.prior.rbm, codes, ll, conservative, cfg, generator, metrics, arrays)
-
-
-@torch.no_grad()
-def evaluate_pixel_rbm(
-    rbm: RBM, x_test: torch.Tensor, x_train: torch.Tensor, cfg: Mapping[str, Any], generator: torch.Generator
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """An RBM on the pixels: log p(x) = -F(x) - log Z per test image, with the same AIS and exact log Z, and
-    RAISE from one reverse chain per image."""
-    per_image = (-rbm.free_energy(x_test).double()).cpu().numpy()
-    ll, se = mean_and_se(per_image)
-    metrics: dict[str, float] = {"K": 0, "n_test": len(x_test), "test_ll_unnormalised": ll, "test_ll_se": se}
-    arrays: dict[str, np.ndarray] = {"per_image_unnormalised_ll": per_image}
-    # one reverse chain per image: with 784 visible units, K chains per image would cost K times the AIS
-    conservative = raise_log_prob(rbm, x_test, x_train, cfg["raise"]["schedule"], generator).cpu().numpy()
-    return normalise(rbm, x_train, ll, conservative, cfg, generator, metrics, arrays)
-
-
-def normalise(
-    rbm: RBM,
-    base_data: torch.Tensor,
-    ll_unnormalised: float,
-    conservative: np.ndarray,
-    cfg: Mapping[str, Any],
-    generator: torch.Generator,
-    metrics: dict[str, float],
-    arrays: dict[str, np.ndarray],
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Add log Z (forward AIS with its band, exact where small) and the conservative RAISE figure."""
-    forward = ais_log_z(rbm, base_data, cfg["ais"]["schedule"], cfg["ais"]["runs"], generator=generator)
-    metrics.update(forward.as_dict(""))
-    metrics["test_ll"] = ll_unnormalised - forward.log_z
-    metrics["test_ll_band_low"] = ll_unnormalised - forward.log_z_high
-    metrics["test_ll_band_high"] = ll_unnormalised - forward.log_z_low
-    metrics["test_ll_conservative"], metrics["test_ll_conservative_se"] = mean_and_se(conservative)
-    arrays["per_image_conservative_ll"] = conservative
-    if min(rbm.n_visible, rbm.n_hidden) <= min(MAX_ENUMERATION_UNITS, cfg["exact_max_units"]):
-        metrics["exact_log_z"] = exact_log_z(rbm)
-        metrics["test_ll_exact_log_z"] = ll_unnormalised - metrics["exact_log_z"]
-    arrays.update(ais_arrays(forward, "ais_forward"))
+    metrics.update(log_z=log_z.value, log_z_low=log_z.low, log_z_high=log_z.high)
+    metrics["test_ll"] = ll - log_z.value
+    metrics["test_ll_band_low"] = ll - log_z.high
+    metrics["test_ll_band_high"] = ll - log_z.low
+    if result.conservative is not None:
+        metrics["test_ll_conservative"], metrics["test_ll_conservative_se"] = mean_and_se(result.conservative)
+        arrays["per_image_conservative_ll"] = result.conservative
+    if log_z.exact is not None:
+        metrics["exact_log_z"] = log_z.exact
+        metrics["test_ll_exact_log_z"] = ll - log_z.exact
+    if log_z.ais is not None:
+        arrays.update(ais_arrays(log_z.ais, "ais_forward"))
     return metrics, arrays
 
 
@@ -105,30 +74,6 @@ def add_bits_per_dim(metrics: dict[str, float], n_dims: int) -> None:
             name = key.replace("test_ll", "test_bpd")
             metrics[name] = -metrics[key] * scale
             metrics[f"{name}_se"] = metrics[f"{key}_se"] * scale
-
-
-def raise_log_likelihood(
-    model: HybridModel,
-    x: torch.Tensor,
-    base_data: torch.Tensor,
-    k: int,
-    schedule: list[list[float]],
-    generator,
-) -> np.ndarray:
-    """Conservative log p(x) per image: log (1/K) sum_k p(x|z_k) w_RAISE(z_k) / q(z_k|x), z_k ~ q.
-
-    w_RAISE(z) is an unbiased estimate of the annealing model's p_ann(z) (see `raise_log_prob`), so
-    the average is unbiased for the model with prior p_ann and its log is a stochastic lower bound.
-    """
-    rbm = model.prior.rbm
-    parts = []
-    for xb in x.split(images_per_chunk(model, k)):
-        with torch.no_grad():
-            z, log_q = model.encoder.sample(xb, k, generator)  # (batch, K, n_latent), (batch, K)
-            log_px = model.decoder.log_prob(xb, z)
-        log_prior = raise_log_prob(rbm, z.reshape(-1, z.shape[-1]), base_data, schedule, generator)
-        parts.append(iwae_bound((log_px - log_q).double() + log_prior.reshape(log_q.shape)))
-    return torch.cat(parts).cpu().numpy()
 
 
 def ais_arrays(result: AISResult, prefix: str) -> dict[str, np.ndarray]:

@@ -22,6 +22,11 @@ def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
+def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """sum_i log N(z_i; mean_i, exp(log_std_i)^2) over the last axis."""
+    return (-0.5 * ((z - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
 class BernoulliPixels:
     """Factorised Bernoulli over binary pixels: one logit per pixel."""
 

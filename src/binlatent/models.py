@@ -1,179 +1,146 @@
-"""The hybrid model's parts: encoder q(z|x), decoder p(x|z), and the priors over z.
+"""The trained models: the hybrid (encoder, decoder, a prior over the code) and the RBM on pixels.
 
-The networks are MLPs (digits) or residual convolutional networks (colour images), chosen by
-config['network']['kind']; the decoder's likelihood follows the data: Bernoulli for binary images,
-a discretised logistic mixture for 8-bit ones. Binary codes (the hybrid and the factorised
-baseline) use a Bernoulli encoder; the continuous baseline (an importance-weighted autoencoder,
-Burda et al. 2016) uses a Gaussian encoder and a standard normal prior with the same networks.
+Both share one interface: `log_likelihood(x, K)` (per-image log p(x) estimates and the log Z used, with its
+band), `sample(n)`, `reconstruct(x)`, and a checkpoint that rebuilds the model without any config:
+
+    from binlatent import load_model
+    m = load_model("results/hybrid/model.pt")
+    m.sample(16)
+    m.log_likelihood(x, K=1000)
 """
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
-from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob
-from binlatent.rbm import RBM, bernoulli
+from binlatent.estimators import iwae_bound
+from binlatent.io import load_checkpoint, save_checkpoint
+from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
+from binlatent.priors import PRIORS, LogZ, Prior
+from binlatent.rbm import EPOCH_ENUMERATION_UNITS, MAX_ENUMERATION_UNITS, RBM, bernoulli
+from binlatent.variants import ModelSpec
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
-
-
-def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
-    """Affine layers of the given sizes with `activation` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
+# Forward AIS for log Z when the caller names none: the workflow's evaluate.ais default (Salakhutdinov & Murray 2008)
+DEFAULT_AIS = {"runs": 100, "schedule": [[0.5, 1000], [0.9, 4000], [1.0, 10000]]}
+DECODER_OUTPUT_BUDGET = 16_000_000  # decoder outputs held at once outside training (20,000 codes for 784 pixels)
 
 
-class Rescale(nn.Module):
-    """Multiply by a constant (8-bit values to [0, 1] before an MLP)."""
+@dataclass(frozen=True)
+class LogLikelihood:
+    """Per-image estimates of log p(x) in nats: `unnormalised` (log-mean-exp over K importance samples from q of
+    log p(x|z) + log p*(z) - log q(z|x), or -F(x) for an RBM on pixels) minus the log Z used.
 
-    def __init__(self, factor: float):
+    `conservative`, where computed, is RAISE: per image a stochastic lower bound on the log-likelihood of the
+    model whose prior is the annealing model, which approaches the RBM prior as the schedule lengthens."""
+
+    unnormalised: np.ndarray  # (n,) float64
+    log_z: LogZ
+    conservative: np.ndarray | None = None  # (n,) float64
+
+    @property
+    def per_image(self) -> np.ndarray:
+        return self.unnormalised - self.log_z.value
+
+
+class GenerativeModel(nn.Module):
+    """What every trained model offers; subclasses give the unnormalised log-likelihood, the codes AIS's base
+    model fits, the conservative figure, samples and reconstructions."""
+
+    prior: Prior
+    train_seconds: float = 0.0  # training time recorded in the checkpoint, pretraining included
+
+    def __init__(self, model_args: Mapping[str, Any]):
         super().__init__()
-        self.factor = factor
+        self.model_args = dict(model_args)  # what build_model needs to rebuild this model
+        self.spec = ModelSpec(**model_args["spec"])
+        self.image = ImageFormat.from_dict(model_args["image"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.factor
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
+    def unnormalised_log_likelihood(self, x: torch.Tensor, k: int, generator=None) -> np.ndarray:
+        raise NotImplementedError
 
-class Encoder(nn.Module):
-    """q(z|x): factorised Bernoulli over the code, logits from a network (batch, D) -> (batch, n_latent)."""
+    def posterior_codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """The prior's data for x: what AIS's base-rate model is fitted to."""
+        raise NotImplementedError
 
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
+    def conservative_log_likelihood(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
+    ) -> np.ndarray:
+        raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
+        """n samples as pixel means in [0, 1], shape (n, D)."""
+        raise NotImplementedError
 
-    def sample(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """K codes per image and their log q(z|x): shapes (batch, K, n_latent) and (batch, K)."""
-        logits = self(x).unsqueeze(1)  # (batch, 1, n_latent)
-        z = bernoulli(torch.sigmoid(logits.detach()).expand(-1, k, -1), generator)  # (batch, K, n_latent)
-        return z, bernoulli_log_prob(logits, z)
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
+        """E[x|z] at the most probable code of each image; None for a model without a code."""
+        return None
 
-    def code(self, x: torch.Tensor) -> torch.Tensor:
-        """The most probable code [q(z_i = 1|x) > 1/2], shape (batch, n_latent)."""
-        return (self(x) > 0).float()
-
-
-def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """sum_i log N(z_i; mean_i, exp(log_std_i)^2) over the last axis."""
-    return (-0.5 * ((z - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-
-class GaussianEncoder(nn.Module):
-    """q(z|x): diagonal Gaussian, mean and log standard deviation from a network with 2 n_latent outputs;
-    samples are reparameterised."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.net(x).chunk(2, dim=-1)
-        return mean, log_std
-
-    def sample(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """K reparameterised codes per image and their log q(z|x): (batch, K, n_latent), (batch, K)."""
-        mean, log_std = (t.unsqueeze(1) for t in self(x))  # (batch, 1, n_latent)
-        noise = torch.randn((mean.shape[0], k, mean.shape[2]), generator=generator, device=mean.device)
-        z = mean + log_std.exp() * noise
-        return z, gaussian_log_prob(z, mean, log_std)
-
-    def code(self, x: torch.Tensor) -> torch.Tensor:
-        """The posterior mean, shape (batch, n_latent)."""
-        return self(x)[0]
-
-
-class Decoder(nn.Module):
-    """p(x|z): the likelihood's parameters from a network (..., n_latent) -> (..., n_outputs)."""
-
-    def __init__(self, net: nn.Module, likelihood: BernoulliPixels | DiscretisedLogisticMixture):
-        super().__init__()
-        self.net, self.likelihood = net, likelihood
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
-
-    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) for x (batch, D) and z (batch, K, n_latent): shape (batch, K)."""
-        return self.likelihood.log_prob(self(z), x.unsqueeze(1))
-
-    def mean(self, z: torch.Tensor) -> torch.Tensor:
-        """E[x|z] as intensities in [0, 1], shape (..., D)."""
-        return self.likelihood.mean(self(z))
-
-
-class RBMPrior(nn.Module):
-    """p(z) = exp(-F(z)) / Z with an RBM; log Z is estimated separately (AIS), never in training."""
-
-    kind = "rbm"
-
-    def __init__(self, rbm: RBM):
-        super().__init__()
-        self.rbm = rbm
-
-    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return -self.rbm.free_energy(z)
+    def log_z(
+        self,
+        x_base: torch.Tensor,
+        ais: Mapping[str, Any],
+        generator=None,
+        exact_up_to: int = EPOCH_ENUMERATION_UNITS,
+        anneal_always: bool = False,
+        n_trace: int = 1,
+    ) -> LogZ:
+        """The prior's log Z, AIS's base model fitted to the codes of `x_base` (see `priors.rbm_log_z`); by
+        default the per-epoch score's choice: exact when small, else AIS alone."""
+        return self.prior.log_z(
+            lambda: self.posterior_codes(x_base, generator), ais, generator, exact_up_to, anneal_always, n_trace
+        )
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int, generator=None) -> torch.Tensor:
-        start = torch.full((n, self.rbm.n_visible), 0.5, device=self.rbm.W.device)
-        return self.rbm.gibbs(bernoulli(start, generator), gibbs_steps, generator)
+    def log_likelihood(
+        self,
+        x: torch.Tensor | np.ndarray,
+        K: int = 1000,
+        x_base: torch.Tensor | np.ndarray | None = None,
+        ais: Mapping[str, Any] = DEFAULT_AIS,
+        conservative: Mapping[str, Any] | None = None,
+        exact_up_to: int = MAX_ENUMERATION_UNITS,
+        generator: torch.Generator | None = None,
+    ) -> LogLikelihood:
+        """Per-image log p(x) estimates with the log Z used (forward AIS with its band; exact beside it when the
+        RBM's smaller layer has at most `exact_up_to` units).
+
+        x: images as the data stage stores them, (n, D). AIS's base-rate model is fitted to the codes of
+        `x_base` (default x; the workflow uses the training images). `conservative`, e.g.
+        {"K": 5, "schedule": [[1.0, 1000]]}, adds RAISE.
+        """
+        x = self._as_tensor(x)
+        unnormalised = self.unnormalised_log_likelihood(x, K, generator)
+        if self.prior.normalised:
+            return LogLikelihood(unnormalised, LogZ.normalised())
+        codes = self.posterior_codes(x if x_base is None else self._as_tensor(x_base), generator)
+        lower = None
+        if conservative is not None:
+            lower = self.conservative_log_likelihood(x, codes, conservative["K"], conservative["schedule"], generator)
+        log_z = self.prior.log_z(lambda: codes, ais, generator, exact_up_to, anneal_always=True, n_trace=200)
+        return LogLikelihood(unnormalised, log_z, lower)
+
+    def _as_tensor(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device).reshape(len(x), -1)
 
 
-class FactorisedPrior(nn.Module):
-    """p(z) = prod_i Bernoulli(z_i; sigmoid(logit_i)): normalised, log Z = 0."""
-
-    kind = "factorised"
-
-    def __init__(self, n_latent: int):
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(n_latent))
-
-    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return bernoulli_log_prob(self.logits, z)
-
-    @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
-        return bernoulli(torch.sigmoid(self.logits.detach()).expand(n, -1), generator)
-
-
-class GaussianPrior(nn.Module):
-    """p(z) = N(0, I): normalised, log Z = 0."""
-
-    kind = "gaussian"
-
-    def __init__(self, n_latent: int):
-        super().__init__()
-        self.n_latent = n_latent
-
-    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-
-    @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
-        device = generator.device if generator is not None else None
-        return torch.randn((n, self.n_latent), generator=generator, device=device)
-
-
-class HybridModel(nn.Module):
-    """Encoder, decoder and a prior over the code."""
+class HybridModel(GenerativeModel):
+    """Encoder q(z|x), decoder p(x|z) and a prior over the code."""
 
     def __init__(
-        self, encoder: Encoder | GaussianEncoder, decoder: Decoder, prior: RBMPrior | FactorisedPrior | GaussianPrior
+        self, encoder: Encoder | GaussianEncoder, decoder: Decoder, prior: Prior, model_args: Mapping[str, Any]
     ):
-        super().__init__()
+        super().__init__(model_args)
         self.encoder, self.decoder, self.prior = encoder, decoder, prior
 
     def log_weights(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -185,62 +152,122 @@ class HybridModel(nn.Module):
         log_w = self.decoder.log_prob(x, z) + self.prior.unnormalised_log_prob(z) - log_q
         return log_w, z, log_q
 
+    def images_per_chunk(self, k: int) -> int:
+        """How many images to score at once with K codes each, so that the decoder's outputs stay within
+        DECODER_OUTPUT_BUDGET (at least one image)."""
+        return max(1, DECODER_OUTPUT_BUDGET // (self.decoder.likelihood.n_outputs * k))
 
-@dataclass(frozen=True)
-class ImageFormat:
-    """The images a model is built for: shape (H, W) or (H, W, C), and pixels 'binary' or '8bit'."""
+    @torch.no_grad()
+    def unnormalised_log_likelihood(self, x: torch.Tensor, k: int, generator=None) -> np.ndarray:
+        """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats); in chunks of
+        images_per_chunk(K) images so that memory stays bounded for large K and large images."""
+        parts = [iwae_bound(self.log_weights(xb, k, generator)[0].double()) for xb in x.split(self.images_per_chunk(k))]
+        return torch.cat(parts).cpu().numpy()
 
-    shape: tuple[int, ...]
-    pixels: str
+    @torch.no_grad()
+    def posterior_codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """One code z ~ q(z|x) per row of x, shape (n, n_latent)."""
+        return self.encoder.sample(x, 1, generator)[0][:, 0]
+
+    def conservative_log_likelihood(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
+    ) -> np.ndarray:
+        """log (1/K) sum_k p(x|z_k) w(z_k) / q(z_k|x), z_k ~ q, with w(z) the prior's conservative estimate of
+        p(z) (RAISE: unbiased for the annealing model's p_ann(z)); so a stochastic lower bound on log p(x) under
+        the model whose prior is the annealing model."""
+        parts = []
+        for xb in x.split(self.images_per_chunk(k)):
+            with torch.no_grad():
+                z, log_q = self.encoder.sample(xb, k, generator)  # (batch, K, n_latent), (batch, K)
+                log_px = self.decoder.log_prob(xb, z)
+            log_prior = self.prior.conservative_log_prob(z.reshape(-1, z.shape[-1]), base_codes, schedule, generator)
+            parts.append(iwae_bound((log_px - log_q).double() + log_prior.reshape(log_q.shape)))
+        return torch.cat(parts).cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
+        """Decoded prior samples: E[x|z], z from the prior (after `gibbs_steps` sweeps for an RBM)."""
+        return self.decoder.mean(self.prior.sample(n, gibbs_steps, generator))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder.mean(self.encoder.code(self._as_tensor(x)))
+
+
+class PixelRBM(GenerativeModel):
+    """An RBM directly on the pixels: log p(x) = -F(x) - log Z, with the same RBM prior, AIS and RAISE code."""
+
+    def __init__(self, prior: Prior, model_args: Mapping[str, Any]):
+        super().__init__(model_args)
+        self.prior = prior
 
     @property
-    def n_pixels(self) -> int:
-        return math.prod(self.shape)
+    def rbm(self) -> RBM:
+        return self.prior.rbm
 
-    @property
-    def max_value(self) -> float:
-        return 255.0 if self.pixels == "8bit" else 1.0
+    @torch.no_grad()
+    def unnormalised_log_likelihood(self, x: torch.Tensor, k: int = 0, generator=None) -> np.ndarray:
+        """-F(x) per image, float64: no sampling, so K is not used."""
+        return self.prior.unnormalised_log_prob(x).double().cpu().numpy()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "pixels": self.pixels}
+    def posterior_codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """The pixels are the RBM's visible units."""
+        return x
 
-    @classmethod
-    def from_dict(cls, saved: Mapping[str, Any]) -> ImageFormat:
-        return cls(tuple(int(v) for v in saved["shape"]), str(saved["pixels"]))
+    def conservative_log_likelihood(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
+    ) -> np.ndarray:
+        """RAISE from one reverse chain per image (with 784 visible units, K chains per image would cost K
+        times the AIS), so K is not used."""
+        return self.prior.conservative_log_prob(x, base_codes, schedule, generator).cpu().numpy()
 
-
-def likelihood_for(image: ImageFormat, network: Mapping[str, Any]) -> BernoulliPixels | DiscretisedLogisticMixture:
-    """Bernoulli for binary images, a discretised logistic mixture of network['mixture'] components for 8-bit."""
-    if image.pixels == "binary":
-        return BernoulliPixels(image.shape)
-    return DiscretisedLogisticMixture(image.shape, network["mixture"])
-
-
-DECODER_OUTPUT_BUDGET = 16_000_000  # decoder outputs held at once outside training (20,000 codes for 784 pixels)
-
-
-def images_per_chunk(model: HybridModel, k: int) -> int:
-    """How many images to score at once with K codes each, so that the decoder's outputs stay within
-    DECODER_OUTPUT_BUDGET (at least one image)."""
-    return max(1, DECODER_OUTPUT_BUDGET // (model.decoder.likelihood.n_outputs * k))
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
+        """p(v|h) at the end of `gibbs_steps` sweeps from uniformly random images."""
+        v = self.prior.sample(n, gibbs_steps, generator)
+        return self.rbm.visible_probs(bernoulli(self.rbm.hidden_probs(v), generator))
 
 
-def build_networks(
-    image: ImageFormat, network: Mapping[str, Any], gaussian: bool = False
-) -> tuple[Encoder | GaussianEncoder, Decoder]:
-    """Encoder (Bernoulli, or Gaussian for continuous latents) and mirrored decoder from config['network']."""
-    likelihood = likelihood_for(image, network)
-    n_latent = network["n_latent"]
-    n_code = 2 * n_latent if gaussian else n_latent
-    if network["kind"] == "conv":
-        channels, blocks = network["channels"], network["res_blocks"]
-        encoder_net: nn.Module = ConvEncoderNet(image.shape, channels, blocks, n_code, image.max_value)
-        decoder_net: nn.Module = ConvDecoderNet(n_latent, image.shape, channels, blocks, likelihood.per_position)
-    else:
-        hidden, activation = list(network["hidden"]), network["activation"]
-        encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
-        if image.pixels == "8bit":
-            encoder_net = nn.Sequential(Rescale(1 / image.max_value), encoder_net)
-        decoder_net = mlp([n_latent, *hidden[::-1], likelihood.n_outputs], activation)
-    encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
-    return encoder, Decoder(decoder_net, likelihood)
+def model_arguments(spec: ModelSpec, image: ImageFormat, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What builds a model of `spec` for `image`: its spec, image format, networks (config['network'];
+    none for an RBM on pixels) and prior structure."""
+    if spec.prior == "pixels":
+        prior = {"kind": "rbm", "n_latent": image.n_pixels, "n_hidden": spec.rbm_hidden}
+        return {"spec": spec.as_dict(), "image": image.as_dict(), "network": None, "prior": prior}
+    prior = {"kind": spec.prior, "n_latent": network["n_latent"]}
+    if spec.rbm_hidden:
+        prior["n_hidden"] = spec.rbm_hidden
+    return {"spec": spec.as_dict(), "image": image.as_dict(), "network": dict(network), "prior": prior}
+
+
+def build_model(model_args: Mapping[str, Any]) -> HybridModel | PixelRBM:
+    """An untrained model from `model_arguments(...)`: networks first, then the prior."""
+    structure = dict(model_args["prior"])
+    prior_class = PRIORS[structure.pop("kind")]
+    if model_args["network"] is None:
+        return PixelRBM(prior_class(**structure), model_args)
+    image = ImageFormat.from_dict(model_args["image"])
+    encoder, decoder = build_networks(image, model_args["network"], gaussian=model_args["spec"]["prior"] == "gaussian")
+    return HybridModel(encoder, decoder, prior_class(**structure), model_args)
+
+
+def save_model(
+    path: str | os.PathLike,
+    model: GenerativeModel,
+    state: Mapping[str, torch.Tensor],
+    train_seconds: float,
+    config: Mapping[str, Any],
+) -> None:
+    """A self-describing checkpoint: the weights `state` of `model`, its model_args, the training time, and the
+    provenance of `config` (the config sections that made it)."""
+    save_checkpoint(path, {"model": state, "model_args": model.model_args, "train_seconds": train_seconds}, config)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> HybridModel | PixelRBM:
+    """A trained model from its checkpoint alone, in eval mode on `device`; `model.train_seconds` is the
+    training time it records (pretraining included)."""
+    saved = load_checkpoint(path)
+    model = build_model(saved["model_args"])
+    model.load_state_dict(saved["model"])
+    model.train_seconds = float(saved["train_seconds"])
+    return model.to(device).eval()

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from binlatent.io import atomic_path  # noqa: E402
+from binlatent.io import atomic_path, read_h5, read_h5_attrs  # noqa: E402
 
 
 def save(fig: plt.Figure, path: str | Path) -> None:
@@ -140,6 +140,31 @@ def plot_ais_diagnostic(
     right.set_title("log Z estimates (bars: +/-3 sigma)")
     right.grid(alpha=0.3)
     save(fig, path)
+
+
+def plot_ais_evaluation(evaluation_path: str | Path, path: str | Path) -> None:
+    """The AIS diagnostic of one evaluation HDF5: run traces and log Z estimates (exact where enumerated);
+    nothing for a model whose log Z needed no AIS (a normalised prior)."""
+    evaluation = read_h5(evaluation_path)
+    if "ais_forward/estimate" not in evaluation:
+        return
+    metrics = read_h5_attrs(evaluation_path)
+    estimates = {"forward AIS": tuple(evaluation["ais_forward/estimate"][:3])}
+    if "exact_log_z" in metrics:
+        estimates["exact"] = (metrics["exact_log_z"],) * 3
+    plot_ais_diagnostic(
+        evaluation["ais_forward/trace_betas"],
+        evaluation["ais_forward/trace_log_weights"],
+        estimates,
+        float(evaluation["ais_forward/estimate"][3]),
+        path,
+    )
+
+
+def read_curves(path: str | Path) -> dict[str, np.ndarray]:
+    """The training curves of a stage's HDF5 (its `curves/` arrays), keyed by metric."""
+    prefix = "curves/"
+    return {k[len(prefix) :]: v for k, v in read_h5(path).items() if k.startswith(prefix)}
 
 
 def plot_table(table: pd.DataFrame, path: str | Path, title: str) -> None:

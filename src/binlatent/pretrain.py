@@ -8,11 +8,13 @@ from typing import Any
 
 import torch
 
-from binlatent.models import Decoder, Encoder
+from binlatent.networks import Decoder, Encoder
+from binlatent.priors import enumerable
 from binlatent.rbm import (
     EPOCH_ENUMERATION_UNITS,
     RBM,
     PCDState,
+    bernoulli,
     contrastive_step,
     exact_log_likelihood,
     reconstruction_error,
@@ -43,7 +45,7 @@ def binary_code_nll(encoder: Encoder, decoder: Decoder, x: torch.Tensor, batch_s
     return -total / len(x)
 
 
-def pretrain_autoencoder(
+def train_autoencoder(
     encoder: Encoder,
     decoder: Decoder,
     x_train: torch.Tensor,
@@ -91,6 +93,13 @@ def pretrain_autoencoder(
     )
 
 
+@torch.no_grad()
+def binary_codes(encoder: Encoder, x: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The codes of x that stage two fits: q(z_i = 1|x) and one binary sample z ~ q(z|x) (uint8)."""
+    probs = encoder.code_mean(x)
+    return probs, bernoulli(probs, generator).to(torch.uint8)
+
+
 def expand_schedule(schedule: Sequence[Mapping[str, Any]], lr: float) -> list[tuple[bool, int, float]]:
     """Per-epoch (persistent, k, learning rate) from phases like [{method: cd, k: 1, epochs: 10},
     {method: pcd, k: 1, epochs: 30, lr: 0.005}]; a phase without `lr` uses `lr`."""
@@ -101,7 +110,7 @@ def expand_schedule(schedule: Sequence[Mapping[str, Any]], lr: float) -> list[tu
     ]
 
 
-def pretrain_rbm(
+def fit_rbm(
     rbm: RBM,
     v_train: torch.Tensor,
     v_valid: torch.Tensor,
@@ -119,7 +128,7 @@ def pretrain_rbm(
     """
     plan = expand_schedule(cfg["schedule"], cfg["lr"])
     state = PCDState(rbm, cfg["batch_size"], generator)
-    exact = min(rbm.n_visible, rbm.n_hidden) <= EPOCH_ENUMERATION_UNITS
+    exact = enumerable(rbm, EPOCH_ENUMERATION_UNITS)
     best: dict[str, Any] = {"valid": -float("inf"), "state": copy.deepcopy(rbm.state_dict())}
 
     @torch.no_grad()

@@ -93,8 +93,9 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_results(metrics: pd.DataFrame, k: int, out_dir: Path, pixels: str = "binary") -> None:
+def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") -> None:
     """results.csv (every number), results.md (formatted, with a note) and results.png into out_dir."""
+    k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
     table = results_table(metrics, pixels)
     table.to_csv(out_dir / "results.csv", index=False)
     pretty = format_results(table)

@@ -18,6 +18,11 @@ def host() -> str:
     return socket.gethostname() + (f" (SLURM_JOB_ID={job})" if job else "")
 
 
+def declared_config(snakemake: Any) -> dict[str, Any]:
+    """The config sections the rule declares in `params` (all its params but the resume `state` path)."""
+    return {name: value for name, value in snakemake.params.items() if name != "state"}
+
+
 def run_logged(snakemake: Any, job: Callable[[], None]) -> None:
     """Run `job` with logging to snakemake.log[0]; a failure is logged with its message and re-raised."""
     logging.basicConfig(

@@ -77,9 +77,9 @@ def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
     return specs
 
 
-def finetune_config(config: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
+def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
     """config['finetune'] with the spec's estimator, K and step size."""
-    cfg = copy.deepcopy(dict(config["finetune"]))
+    cfg = copy.deepcopy(dict(finetune))
     cfg.update(estimator=spec.estimator, K=spec.K, lr=spec.lr)
     return cfg
 

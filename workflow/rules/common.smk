@@ -1,11 +1,12 @@
-"""Paths and resources shared by the rules: every artifact lives under config['outdir']."""
+"""Paths, params and resources shared by the rules: every artifact lives under config['outdir'], laid out by
+binlatent.paths; each rule's params name the config sections its job reads."""
 
-import os
 import re
 
+from binlatent.paths import MODEL_FILES, Layout
 from binlatent.variants import model_specs
 
-OUT = config["outdir"]
+RESULTS = Layout(config["outdir"])
 SPECS = model_specs(
     config
 )  # name -> ModelSpec: what each model trains from (see config['models'])
@@ -27,24 +28,6 @@ wildcard_constraints:
     n_hidden=r"\d+",
 
 
-def out(*parts):
-    """A path under the run's output directory."""
-    return os.path.join(OUT, *parts)
-
-
-def log_path(name):
-    return out("logs", f"{name}.log")
-
-
-def benchmark_path(name):
-    return out("benchmarks", f"{name}.tsv")
-
-
-def resume_state(name):
-    """Resumable training state: kept outside the rule's outputs, so a failed job's cleanup keeps it."""
-    return out(".state", f"{name}.pt")
-
-
 def resource(rule_name, key):
     """A resource of a rule from config['resources'], falling back to config['resources']['default']."""
     res = config["resources"]
@@ -59,10 +42,6 @@ def data_inputs(wildcards):
     return {"user_file": config["data_path"]} if config["dataset"] == "file" else {}
 
 
-def stage2_checkpoint(n_hidden):
-    return out("stage2", f"h{n_hidden}", "prior.pt")
-
-
 def pretrained_inputs(wildcards):
     """The pretrained parts a model starts from: the stage-one autoencoder, the stage-two RBM."""
     spec = SPECS[wildcards.model]
@@ -70,17 +49,21 @@ def pretrained_inputs(wildcards):
     if spec.stage1:
         files["stage1"] = rules.pretrain_autoencoder.output.checkpoint
     if spec.stage2:
-        files["prior"] = stage2_checkpoint(spec.rbm_hidden)
+        files["prior"] = RESULTS.prior(spec.rbm_hidden)
     return files
+
+
+def model_spec(wildcards):
+    return SPECS[wildcards.model].as_dict()
 
 
 def model_outputs(wildcards=None):
     """Every model's checkpoint, curves, evaluation and metrics, keyed for the figures script."""
-    files = {}
-    for name in MODELS:
-        for kind, filename in MODEL_FILES.items():
-            files[f"{name}_{kind}"] = out(name, filename)
-    return files
+    return {
+        f"{name}_{kind}": RESULTS.model(name, kind)
+        for name in MODELS
+        for kind in MODEL_FILES
+    }
 
 
 def pretraining_curves(wildcards=None):
@@ -89,16 +72,8 @@ def pretraining_curves(wildcards=None):
     if USES_STAGE1:
         files["stage1"] = rules.pretrain_autoencoder.output.codes
     for n_hidden in PRIOR_SIZES:
-        files[f"stage2_h{n_hidden}"] = out("stage2", f"h{n_hidden}", "prior_curves.h5")
+        files[f"stage2_h{n_hidden}"] = RESULTS.prior_curves(n_hidden)
     return files
-
-
-MODEL_FILES = {
-    "checkpoint": "model.pt",
-    "curves": "curves.h5",
-    "evaluation": "evaluation.h5",
-    "metrics": "metrics.csv",
-}
 
 
 # snakemake --report groups the files of the figures directory by the stage they show.

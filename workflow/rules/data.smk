@@ -2,11 +2,11 @@ rule binarize:
     input:
         unpack(data_inputs),
     output:
-        data=out("data", f"{config['dataset']}.h5"),
+        data=RESULTS.data(config["dataset"]),
     log:
-        log_path("binarize"),
+        RESULTS.log("binarize"),
     benchmark:
-        benchmark_path("binarize")
+        RESULTS.benchmark("binarize")
     conda:
         ENV
     threads: 1

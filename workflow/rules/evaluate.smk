@@ -1,19 +1,19 @@
 rule evaluate:
     input:
         data=rules.binarize.output.data,
-        checkpoint=out("{model}", "model.pt"),
+        checkpoint=RESULTS.model("{model}", "checkpoint"),
     output:
-        evaluation=out("{model}", "evaluation.h5"),
+        evaluation=RESULTS.model("{model}", "evaluation"),
         metrics=report(
-            out("{model}", "metrics.csv"),
+            RESULTS.model("{model}", "metrics"),
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{model}",
         ),
     log:
-        log_path("evaluate_{model}"),
+        RESULTS.log("evaluate_{model}"),
     benchmark:
-        benchmark_path("evaluate_{model}")
+        RESULTS.benchmark("evaluate_{model}")
     conda:
         ENV
     threads: resource("evaluate", "threads")
@@ -24,5 +24,6 @@ rule evaluate:
     params:
         evaluate=config["evaluate"],
         seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/evaluate.py"

@@ -5,15 +5,15 @@ rule figures:
         data=rules.binarize.output.data,
     output:
         figures=report(
-            directory(out("figures")),
+            directory(RESULTS.figures()),
             patterns=["{name}.png", "{name}.csv"],
             caption="../report/figures.rst",
             category=report_category,
         ),
     log:
-        log_path("figures"),
+        RESULTS.log("figures"),
     benchmark:
-        benchmark_path("figures")
+        RESULTS.benchmark("figures")
     conda:
         ENV
     threads: 1
@@ -22,8 +22,9 @@ rule figures:
         runtime=resource("figures", "runtime"),
     params:
         models=MODELS,
-        model_files=list(MODEL_FILES),
         pretraining=lambda wildcards: list(pretraining_curves()),
         figures=config["figures"],
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/figures.py"

@@ -5,12 +5,12 @@ rule finetune:
         unpack(pretrained_inputs),
         data=rules.binarize.output.data,
     output:
-        checkpoint=out("{model}", "model.pt"),
-        curves=out("{model}", "curves.h5"),
+        checkpoint=RESULTS.model("{model}", "checkpoint"),
+        curves=RESULTS.model("{model}", "curves"),
     log:
-        log_path("finetune_{model}"),
+        RESULTS.log("finetune_{model}"),
     benchmark:
-        benchmark_path("finetune_{model}")
+        RESULTS.benchmark("finetune_{model}")
     wildcard_constraints:
         model=one_of(LATENT_MODELS),
     conda:
@@ -21,10 +21,13 @@ rule finetune:
         runtime=resource("finetune", "runtime"),
         gpu=resource("finetune", "gpu"),
     params:
-        state=resume_state("finetune_{model}"),
-        spec=lambda wildcards: SPECS[wildcards.model].as_dict(),
+        state=RESULTS.resume_state("finetune_{model}"),
+        spec=model_spec,
+        network=config["network"],
         finetune=config["finetune"],
         seed=config["seed"],
+        device=config["device"],
+        checkpoint_every=config["checkpoint_every"],
     script:
         "../scripts/finetune.py"
 
@@ -34,12 +37,12 @@ rule train_pixel_rbm:
     input:
         data=rules.binarize.output.data,
     output:
-        checkpoint=out("{model}", "model.pt"),
-        curves=out("{model}", "curves.h5"),
+        checkpoint=RESULTS.model("{model}", "checkpoint"),
+        curves=RESULTS.model("{model}", "curves"),
     log:
-        log_path("train_pixel_rbm_{model}"),
+        RESULTS.log("train_pixel_rbm_{model}"),
     benchmark:
-        benchmark_path("train_pixel_rbm_{model}")
+        RESULTS.benchmark("train_pixel_rbm_{model}")
     wildcard_constraints:
         model=one_of(PIXEL_MODELS),
     conda:
@@ -50,9 +53,11 @@ rule train_pixel_rbm:
         runtime=resource("train_pixel_rbm", "runtime"),
         gpu=resource("train_pixel_rbm", "gpu"),
     params:
-        state=resume_state("train_pixel_rbm_{model}"),
-        spec=lambda wildcards: SPECS[wildcards.model].as_dict(),
+        state=RESULTS.resume_state("train_pixel_rbm_{model}"),
+        spec=model_spec,
         pixel_rbm=config["pixel_rbm"],
         seed=config["seed"],
+        device=config["device"],
+        checkpoint_every=config["checkpoint_every"],
     script:
         "../scripts/train_pixel_rbm.py"

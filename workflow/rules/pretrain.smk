@@ -2,12 +2,12 @@ rule pretrain_autoencoder:
     input:
         data=rules.binarize.output.data,
     output:
-        checkpoint=out("stage1", "autoencoder.pt"),
-        codes=out("stage1", "codes.h5"),
+        checkpoint=RESULTS.autoencoder(),
+        codes=RESULTS.codes(),
     log:
-        log_path("pretrain_autoencoder"),
+        RESULTS.log("pretrain_autoencoder"),
     benchmark:
-        benchmark_path("pretrain_autoencoder")
+        RESULTS.benchmark("pretrain_autoencoder")
     priority: 10  # on the longest path: start it before the baselines that need no pretraining
     conda:
         ENV
@@ -17,10 +17,12 @@ rule pretrain_autoencoder:
         runtime=resource("pretrain_autoencoder", "runtime"),
         gpu=resource("pretrain_autoencoder", "gpu"),
     params:
-        state=resume_state("pretrain_autoencoder"),
+        state=RESULTS.resume_state("pretrain_autoencoder"),
         network=config["network"],
         stage1=config["stage1"],
         seed=config["seed"],
+        device=config["device"],
+        checkpoint_every=config["checkpoint_every"],
     script:
         "../scripts/pretrain_autoencoder.py"
 
@@ -30,12 +32,12 @@ rule pretrain_prior:
     input:
         codes=rules.pretrain_autoencoder.output.codes,
     output:
-        checkpoint=out("stage2", "h{n_hidden}", "prior.pt"),
-        curves=out("stage2", "h{n_hidden}", "prior_curves.h5"),
+        checkpoint=RESULTS.prior("{n_hidden}"),
+        curves=RESULTS.prior_curves("{n_hidden}"),
     log:
-        log_path("pretrain_prior_h{n_hidden}"),
+        RESULTS.log("pretrain_prior_h{n_hidden}"),
     benchmark:
-        benchmark_path("pretrain_prior_h{n_hidden}")
+        RESULTS.benchmark("pretrain_prior_h{n_hidden}")
     priority: 10
     conda:
         ENV
@@ -45,8 +47,10 @@ rule pretrain_prior:
         runtime=resource("pretrain_prior", "runtime"),
         gpu=resource("pretrain_prior", "gpu"),
     params:
-        state=resume_state("pretrain_prior_h{n_hidden}"),
+        state=RESULTS.resume_state("pretrain_prior_h{n_hidden}"),
         prior=config["prior"],
         seed=config["seed"],
+        device=config["device"],
+        checkpoint_every=config["checkpoint_every"],
     script:
         "../scripts/pretrain_prior.py"

@@ -1,14 +1,12 @@
 """Joint training of one model on the importance-weighted bound; writes the best checkpoint and curves."""
 
 from binlatent import stages
-from binlatent.script import run_logged
-from binlatent.variants import ModelSpec
+from binlatent.script import declared_config, run_logged
 
 run_logged(
     snakemake,
-    lambda: stages.finetune_stage(
-        snakemake.config,
-        ModelSpec(**snakemake.params.spec),
+    lambda: stages.finetune(
+        declared_config(snakemake),
         snakemake.input.data,
         snakemake.input.get("stage1"),
         snakemake.input.get("prior"),

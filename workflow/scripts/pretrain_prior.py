@@ -1,12 +1,12 @@
 """Stage two: an RBM prior of n_hidden hidden units fitted to the stage-one codes; writes checkpoint and curves."""
 
 from binlatent import stages
-from binlatent.script import run_logged
+from binlatent.script import declared_config, run_logged
 
 run_logged(
     snakemake,
-    lambda: stages.pretrain_stage2(
-        snakemake.config,
+    lambda: stages.pretrain_prior(
+        declared_config(snakemake),
         snakemake.input.codes,
         snakemake.output.checkpoint,
         snakemake.output.curves,

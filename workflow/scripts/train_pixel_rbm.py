@@ -1,14 +1,12 @@
 """The RBM-on-pixels baseline: trains with the stage-two schedule; writes the best checkpoint and curves."""
 
 from binlatent import stages
-from binlatent.script import run_logged
-from binlatent.variants import ModelSpec
+from binlatent.script import declared_config, run_logged
 
 run_logged(
     snakemake,
-    lambda: stages.pixel_rbm_stage(
-        snakemake.config,
-        ModelSpec(**snakemake.params.spec),
+    lambda: stages.train_pixel_rbm(
+        declared_config(snakemake),
         snakemake.input.data,
         snakemake.output.checkpoint,
         snakemake.output.curves,

@@ -1,0 +1,97 @@
+"""dataset "file": the user's own images in a .npz or .h5 file at data_path, validated array by array."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from binlatent.datasets.base import SPLITS, DataError, RawDataset, hold_out
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DataError(f"{path}: data file not found; set data_path to an existing .npz or .h5 file")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        if path.suffix in (".h5", ".hdf5"):
+            with h5py.File(path, "r") as f:
+                return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+    except Exception as err:  # noqa: BLE001 - numpy/h5py raise many types for damaged files
+        raise DataError(f"{path}: cannot be read ({err}); the file is truncated or not a valid archive") from err
+    raise DataError(f"{path}: unknown file type '{path.suffix}'; use .npz or .h5")
+
+
+def _check_images(path: Path, name: str, x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Validate one split array; return it flattened to (n, D) with its pixel kind (float64 binary, or uint8 8bit)."""
+    if x.ndim not in (2, 3, 4):
+        raise DataError(
+            f"{path}: array '{name}' has shape {x.shape}; expected (N, D) or (N, H, W), or (N, H, W, C) for 8-bit"
+        )
+    if x.shape[0] == 0:
+        raise DataError(f"{path}: array '{name}' is empty (0 images)")
+    if x.ndim == 4:
+        if x.dtype != np.uint8:
+            raise DataError(
+                f"{path}: array '{name}' has shape {x.shape} and dtype {x.dtype}; a 4-D array holds 8-bit images "
+                "(N, H, W, C) and must be uint8: store it as x.astype(np.uint8) with values 0..255, or store "
+                "binary/[0, 1] images as (N, D) or (N, H, W)"
+            )
+        return x.reshape(len(x), -1), "8bit"
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+        raise DataError(f"{path}: array '{name}' has dtype {x.dtype}; expected numbers")
+    x = x.astype(np.float64).reshape(len(x), -1)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: array '{name}' contains NaN or infinite values")
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(
+            f"{path}: array '{name}' has values in [{x.min():g}, {x.max():g}]; expected 0/1 or intensities "
+            "in [0, 1] (divide grey-level images by 255, or store colour images as uint8 (N, H, W, C))"
+        )
+    return x, "binary"
+
+
+def file_dataset(path: str | Path, n_valid: int, seed: int) -> RawDataset:
+    """The user's .npz/.h5 with x_train, x_test and optionally x_valid (else carved from x_train)."""
+    path = Path(path)
+    arrays = _read_arrays(path)
+    for required in ("x_train", "x_test"):
+        if required not in arrays:
+            raise DataError(f"{path}: missing array '{required}' (found: {', '.join(sorted(arrays)) or 'none'})")
+    checked = {s: _check_images(path, f"x_{s}", arrays[f"x_{s}"]) for s in SPLITS if f"x_{s}" in arrays}
+    kinds = {f"x_{s}": kind for s, (_, kind) in checked.items()}
+    if len(set(kinds.values())) != 1:
+        raise DataError(
+            f"{path}: arrays mix 8-bit images (N, H, W, C) and binary/[0, 1] images {kinds}; store every x_ array "
+            "the same way"
+        )
+    pixels = kinds["x_train"]
+    images = {s: x for s, (x, _) in checked.items()}
+    sizes = {s: arrays[f"x_{s}"].shape[1:] if pixels == "8bit" else x.shape[1] for s, x in images.items()}
+    if len(set(sizes.values())) != 1:
+        raise DataError(f"{path}: splits have different image sizes {sizes}")
+    labels = {s: np.asarray(arrays[f"y_{s}"]).astype(np.int64) for s in SPLITS if f"y_{s}" in arrays}
+    if "valid" not in images:
+        valid, train = hold_out(len(images["train"]), n_valid, seed, f"{path}: x_train")
+        for store in (images, labels):
+            if "train" in store:
+                store["valid"], store["train"] = store["train"][valid], store["train"][train]
+    return RawDataset(images, labels, _file_image_shape(arrays["x_train"].shape[1:]), str(path), pixels)
+
+
+def _file_image_shape(raw_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W) or (H, W, C) as stored; flat images of D pixels as a square when D is one, else (1, D)."""
+    if len(raw_shape) > 1:
+        return tuple(raw_shape)
+    side = int(round(np.sqrt(raw_shape[0])))
+    return (side, side) if side * side == raw_shape[0] else (1, raw_shape[0])
+
+
+def from_config(config: Mapping[str, Any]) -> RawDataset:
+    """The file at data_path, x_valid carved from x_train by the seed when absent (data.n_valid images)."""
+    return file_dataset(config["data_path"], config["data"]["n_valid"], config["seed"])

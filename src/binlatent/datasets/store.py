@@ -1,0 +1,42 @@
+"""The data stage's HDF5 file: the uint8 splits it stores, and reading them and its attributes back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from binlatent.datasets.base import SPLITS, RawDataset, binarise
+
+
+def prepared_splits(raw: RawDataset, seed: int) -> dict[str, np.ndarray]:
+    """x_{split} as uint8 (binary images binarised, 8-bit images unchanged), and y_{split} where labels are known.
+
+    Binarisation draws one fixed-seed stream per split: adding data never reshuffles another split.
+    """
+    out = {}
+    for i, split in enumerate(SPLITS):
+        x = raw.images[split]
+        out[f"x_{split}"] = binarise(x, np.random.default_rng([seed, i])) if raw.pixels == "binary" else x
+        if split in raw.labels:
+            out[f"y_{split}"] = raw.labels[split]
+    return out
+
+
+def load_splits(path: str | Path) -> dict[str, np.ndarray]:
+    """The splits written by the data stage, as float32 arrays (n, D): 0/1, or 0..255 for 8-bit images."""
+    with h5py.File(path, "r") as f:
+        return {s: f[f"x_{s}"][()].astype(np.float32) for s in SPLITS}
+
+
+def pixel_kind(path: str | Path) -> str:
+    """'binary' or '8bit': the kind of the pixels in a data file written by the data stage."""
+    with h5py.File(path, "r") as f:
+        return str(f.attrs["pixels"])
+
+
+def image_shape(path: str | Path) -> tuple[int, ...]:
+    """(H, W) of binary images or (H, W, C) of 8-bit images in a data file written by the data stage."""
+    with h5py.File(path, "r") as f:
+        return tuple(int(v) for v in f.attrs["image_shape"])

@@ -1,0 +1,167 @@
+"""The networks of the model: encoder q(z|x) and decoder p(x|z), and the image format they are built for.
+
+The networks are MLPs (digits) or residual convolutional networks (colour images), chosen by
+network['kind']; the decoder's likelihood follows the data: Bernoulli for binary images, a
+discretised logistic mixture for 8-bit ones. Binary codes use a Bernoulli encoder; continuous
+codes (the importance-weighted autoencoder of Burda et al. 2016) a Gaussian one with the same networks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
+from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob, gaussian_log_prob
+from binlatent.rbm import bernoulli
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """The images a model is built for: shape (H, W) or (H, W, C), and pixels 'binary' or '8bit'."""
+
+    shape: tuple[int, ...]
+    pixels: str
+
+    @property
+    def n_pixels(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def max_value(self) -> float:
+        return 255.0 if self.pixels == "8bit" else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "pixels": self.pixels}
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> ImageFormat:
+        return cls(tuple(int(v) for v in saved["shape"]), str(saved["pixels"]))
+
+
+def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+    """Affine layers of the given sizes with `activation` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Rescale(nn.Module):
+    """Multiply by a constant (8-bit values to [0, 1] before an MLP)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+class Encoder(nn.Module):
+    """q(z|x): factorised Bernoulli over the code, logits from a network (batch, D) -> (batch, n_latent)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def sample(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """K codes per image and their log q(z|x): shapes (batch, K, n_latent) and (batch, K)."""
+        logits = self(x).unsqueeze(1)  # (batch, 1, n_latent)
+        z = bernoulli(torch.sigmoid(logits.detach()).expand(-1, k, -1), generator)  # (batch, K, n_latent)
+        return z, bernoulli_log_prob(logits, z)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The most probable code [q(z_i = 1|x) > 1/2], shape (batch, n_latent)."""
+        return (self(x) > 0).float()
+
+    def code_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """E_q[z] = q(z_i = 1|x), shape (batch, n_latent)."""
+        return torch.sigmoid(self(x))
+
+
+class GaussianEncoder(nn.Module):
+    """q(z|x): diagonal Gaussian, mean and log standard deviation from a network with 2 n_latent outputs;
+    samples are reparameterised."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(x).chunk(2, dim=-1)
+        return mean, log_std
+
+    def sample(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """K reparameterised codes per image and their log q(z|x): (batch, K, n_latent), (batch, K)."""
+        mean, log_std = (t.unsqueeze(1) for t in self(x))  # (batch, 1, n_latent)
+        noise = torch.randn((mean.shape[0], k, mean.shape[2]), generator=generator, device=mean.device)
+        z = mean + log_std.exp() * noise
+        return z, gaussian_log_prob(z, mean, log_std)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean, shape (batch, n_latent)."""
+        return self(x)[0]
+
+    def code_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """E_q[z], the posterior mean, shape (batch, n_latent)."""
+        return self(x)[0]
+
+
+class Decoder(nn.Module):
+    """p(x|z): the likelihood's parameters from a network (..., n_latent) -> (..., n_outputs)."""
+
+    def __init__(self, net: nn.Module, likelihood: BernoulliPixels | DiscretisedLogisticMixture):
+        super().__init__()
+        self.net, self.likelihood = net, likelihood
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) for x (batch, D) and z (batch, K, n_latent): shape (batch, K)."""
+        return self.likelihood.log_prob(self(z), x.unsqueeze(1))
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z] as intensities in [0, 1], shape (..., D)."""
+        return self.likelihood.mean(self(z))
+
+
+def likelihood_for(image: ImageFormat, network: Mapping[str, Any]) -> BernoulliPixels | DiscretisedLogisticMixture:
+    """Bernoulli for binary images, a discretised logistic mixture of network['mixture'] components for 8-bit."""
+    if image.pixels == "binary":
+        return BernoulliPixels(image.shape)
+    return DiscretisedLogisticMixture(image.shape, network["mixture"])
+
+
+def build_networks(
+    image: ImageFormat, network: Mapping[str, Any], gaussian: bool = False
+) -> tuple[Encoder | GaussianEncoder, Decoder]:
+    """Encoder (Bernoulli, or Gaussian for continuous latents) and mirrored decoder from config['network']."""
+    likelihood = likelihood_for(image, network)
+    n_latent = network["n_latent"]
+    n_code = 2 * n_latent if gaussian else n_latent
+    if network["kind"] == "conv":
+        channels, blocks = network["channels"], network["res_blocks"]
+        encoder_net: nn.Module = ConvEncoderNet(image.shape, channels, blocks, n_code, image.max_value)
+        decoder_net: nn.Module = ConvDecoderNet(n_latent, image.shape, channels, blocks, likelihood.per_position)
+    else:
+        hidden, activation = list(network["hidden"]), network["activation"]
+        encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
+        if image.pixels == "8bit":
+            encoder_net = nn.Sequential(Rescale(1 / image.max_value), encoder_net)
+        decoder_net = mlp([n_latent, *hidden[::-1], likelihood.n_outputs], activation)
+    encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
+    return encoder, Decoder(decoder_net, likelihood)

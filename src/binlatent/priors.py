@@ -1,0 +1,236 @@
+"""Priors over the code z, behind one interface: the RBM prior, the factorised Bernoulli and the Gaussian.
+
+p(z) = p*(z) / Z. Every prior gives
+- `unnormalised_log_prob(z)`: log p*(z), shape (...);
+- `sample(n, gibbs_steps, generator)`: n codes;
+- its part of the training signal: the weighted positive phase flows through `unnormalised_log_prob`
+  in the bound; `negative_phase(chains, ...)` returns a surrogate whose gradient is -grad log Z, from
+  persistent chains (`start_chains`); normalised priors have neither (zero, no chains);
+- `log_z(base_codes, ais, ...)`: log Z with its uncertainty as a `LogZ`; the choice between exact
+  enumeration and AIS is made in `rbm_log_z` alone;
+- `conservative_log_prob(z, ...)`: a stochastic lower bound on log p(z) where one is needed (RAISE);
+- `init_from_codes(code_means)` and `load_pretrained(saved)`: its start from the stage-one codes;
+- `structure()`: the keyword arguments that rebuild it, `PRIORS[kind](**structure)`.
+A new prior is one new class registered in PRIORS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from binlatent.ais import AISResult, ais_log_z, raise_log_prob
+from binlatent.estimators import pcd_negative_phase
+from binlatent.likelihoods import bernoulli_log_prob, gaussian_log_prob
+from binlatent.rbm import EPOCH_ENUMERATION_UNITS, MAX_ENUMERATION_UNITS, RBM, bernoulli, exact_log_z
+
+
+@dataclass(frozen=True)
+class LogZ:
+    """log Z of a prior: `value` is the estimate used, [low, high] its band (forward AIS's +/-3 sigma band,
+    which leaves out AIS's bias from a short schedule; a point when exact or normalised). `method` is
+    'ais', 'exact' or 'normalised'; `exact` is the enumerated value where it was computed beside AIS."""
+
+    value: float
+    low: float
+    high: float
+    method: str
+    exact: float | None = None
+    ais: AISResult | None = None
+
+    @classmethod
+    def normalised(cls) -> LogZ:
+        return cls(0.0, 0.0, 0.0, "normalised")
+
+
+def enumerable(rbm: RBM, up_to: int) -> bool:
+    """Whether log Z is enumerated: the RBM's smaller layer has at most `up_to` units (never past
+    MAX_ENUMERATION_UNITS)."""
+    return min(rbm.n_visible, rbm.n_hidden) <= min(up_to, MAX_ENUMERATION_UNITS)
+
+
+def rbm_log_z(
+    rbm: RBM,
+    base_codes: torch.Tensor,
+    ais: Mapping[str, Any],
+    generator: torch.Generator | None,
+    exact_up_to: int = EPOCH_ENUMERATION_UNITS,
+    anneal_always: bool = False,
+    n_trace: int = 1,
+) -> LogZ:
+    """The one decision between exact enumeration and AIS for an RBM's log Z.
+
+    Exact when the smaller layer has at most `exact_up_to` units, else forward AIS with `ais`'s schedule
+    and runs from the base-rate model fitted to `base_codes`. With `anneal_always` (evaluation) AIS runs
+    in any case and is the value used, the exact figure standing beside it as a check.
+    """
+    exact = exact_log_z(rbm) if enumerable(rbm, exact_up_to) else None
+    if exact is not None and not anneal_always:
+        return LogZ(exact, exact, exact, "exact", exact=exact)
+    result = ais_log_z(rbm, base_codes, ais["schedule"], ais["runs"], n_trace=n_trace, generator=generator)
+    return LogZ(result.log_z, result.log_z_low, result.log_z_high, "ais", exact=exact, ais=result)
+
+
+class Prior(nn.Module):
+    """The interface every prior over the code implements (see the module docstring)."""
+
+    kind: ClassVar[str]
+    normalised: ClassVar[bool]  # Z = 1: no negative phase, no log Z to estimate
+    own_step: ClassVar[bool] = False  # trains at fine-tuning's prior_lr instead of the networks' step
+
+    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def structure(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def start_chains(self, n_chains: int, generator=None) -> torch.Tensor | None:
+        """Persistent chains for the negative phase; None for a normalised prior."""
+        return None
+
+    def negative_phase(
+        self, chains: torch.Tensor | None, gibbs_steps: int, generator=None
+    ) -> tuple[torch.Tensor | float, torch.Tensor | None]:
+        """(surrogate whose gradient is -grad log Z, advanced chains); zero for a normalised prior."""
+        return 0.0, chains
+
+    def log_z(
+        self,
+        base_codes: Callable[[], torch.Tensor],
+        ais: Mapping[str, Any],
+        generator=None,
+        exact_up_to: int = EPOCH_ENUMERATION_UNITS,
+        anneal_always: bool = False,
+        n_trace: int = 1,
+    ) -> LogZ:
+        """log Z with its band; `base_codes()` (called only when needed) gives the codes AIS's base model fits."""
+        return LogZ.normalised()
+
+    def conservative_log_prob(
+        self, z: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+    ) -> torch.Tensor:
+        """A stochastic lower bound on log p(z) per row, float64; exact for a normalised prior."""
+        return self.unnormalised_log_prob(z).double()
+
+    def init_from_codes(self, code_means: torch.Tensor) -> None:
+        """Start from the codes E_q[z] of the training images (the stage-one encoder's, when pretrained)."""
+
+    def load_pretrained(self, saved: Mapping[str, Any]) -> None:
+        raise ValueError(f"a {self.kind} prior has no pretraining stage of its own")
+
+
+class RBMPrior(Prior):
+    """p(z) = exp(-F(z)) / Z with an RBM over (z, h); log Z is estimated apart (AIS or exact), never in training."""
+
+    kind = "rbm"
+    normalised = False
+    own_step = True
+
+    def __init__(self, n_latent: int, n_hidden: int):
+        super().__init__()
+        self.rbm = RBM(n_latent, n_hidden)
+
+    def structure(self) -> dict[str, int]:
+        return {"n_latent": self.rbm.n_visible, "n_hidden": self.rbm.n_hidden}
+
+    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return -self.rbm.free_energy(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+        """n codes after `gibbs_steps` sweeps from uniformly random starts."""
+        start = torch.full((n, self.rbm.n_visible), 0.5, device=self.rbm.W.device)
+        return self.rbm.gibbs(bernoulli(start, generator), gibbs_steps, generator)
+
+    def start_chains(self, n_chains: int, generator=None) -> torch.Tensor:
+        """Persistent chains: one Gibbs sweep from all-zero codes."""
+        return self.rbm.gibbs(torch.zeros(n_chains, self.rbm.n_visible, device=self.rbm.W.device), 1, generator)
+
+    def negative_phase(
+        self, chains: torch.Tensor | None, gibbs_steps: int, generator=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return pcd_negative_phase(self.rbm, chains, gibbs_steps, generator)
+
+    def log_z(
+        self,
+        base_codes: Callable[[], torch.Tensor],
+        ais: Mapping[str, Any],
+        generator=None,
+        exact_up_to: int = EPOCH_ENUMERATION_UNITS,
+        anneal_always: bool = False,
+        n_trace: int = 1,
+    ) -> LogZ:
+        return rbm_log_z(self.rbm, base_codes(), ais, generator, exact_up_to, anneal_always, n_trace)
+
+    def conservative_log_prob(
+        self, z: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+    ) -> torch.Tensor:
+        """RAISE from each z: a stochastic lower bound on log p_ann(z), the annealing model's log-probability,
+        which approaches the RBM's as the schedule lengthens."""
+        return raise_log_prob(self.rbm, z, base_codes, schedule, generator)
+
+    def init_from_codes(self, code_means: torch.Tensor) -> None:
+        """Nothing here: the RBM is fitted to the stage-one codes by its own stage (pretrain_prior) and put in
+        by `load_pretrained`; a spec without that stage starts from the RBM's initial weights."""
+
+    def load_pretrained(self, saved: Mapping[str, Any]) -> None:
+        self.rbm.load_state_dict(saved["rbm"])
+
+
+class FactorisedPrior(Prior):
+    """p(z) = prod_i Bernoulli(z_i; sigmoid(logit_i)): normalised."""
+
+    kind = "factorised"
+    normalised = True
+
+    def __init__(self, n_latent: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n_latent))
+
+    def structure(self) -> dict[str, int]:
+        return {"n_latent": len(self.logits)}
+
+    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return bernoulli_log_prob(self.logits, z)
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+        return bernoulli(torch.sigmoid(self.logits.detach()).expand(n, -1), generator)
+
+    @torch.no_grad()
+    def init_from_codes(self, code_means: torch.Tensor) -> None:
+        """The code marginals of the training images, clamped to [0.001, 0.999]."""
+        p = code_means.mean(0).clamp(1e-3, 1 - 1e-3)
+        self.logits.copy_(torch.log(p / (1 - p)))
+
+
+class GaussianPrior(Prior):
+    """p(z) = N(0, I): normalised."""
+
+    kind = "gaussian"
+    normalised = True
+
+    def __init__(self, n_latent: int):
+        super().__init__()
+        self.n_latent = n_latent
+
+    def structure(self) -> dict[str, int]:
+        return {"n_latent": self.n_latent}
+
+    def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+        device = generator.device if generator is not None else None
+        return torch.randn((n, self.n_latent), generator=generator, device=device)
+
+
+PRIORS: dict[str, type[Prior]] = {prior.kind: prior for prior in (RBMPrior, FactorisedPrior, GaussianPrior)}
