@@ -4,6 +4,7 @@ real formats, and the errors for bad files and configs."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import h5py
 import numpy as np
@@ -40,14 +41,18 @@ def test_binarisation_is_bernoulli_of_the_intensity_and_fixed_by_the_seed():
     assert abs(a["x_train"].mean() - raw.images["train"].mean()) < 0.002
 
 
-def write_user_file(path, x_train, x_test, x_valid=None):
-    arrays = {"x_train": x_train, "x_test": x_test} | ({} if x_valid is None else {"x_valid": x_valid})
+def write_arrays(path, arrays):
+    """Each array under its name, in a .npz for that suffix, else in an HDF5 file."""
     if path.suffix == ".npz":
         np.savez(path, **arrays)
     else:
         with h5py.File(path, "w") as f:
             for k, v in arrays.items():
                 f[k] = v
+
+
+def write_user_file(path, x_train, x_test, x_valid=None):
+    write_arrays(path, {"x_train": x_train, "x_test": x_test} | ({} if x_valid is None else {"x_valid": x_valid}))
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".h5"])
@@ -113,6 +118,99 @@ def test_bad_files_stop_with_a_message_naming_file_array_and_problem(tmp_path, f
     with pytest.raises(DataError, match="bad.npz") as err:
         file_dataset(path, n_valid=2, seed=0)
     assert message in str(err.value)
+
+
+def refused(path, message: str):
+    """pytest.raises for a DataError whose whole message starts with the file's path and then `message` (a regex)."""
+    return pytest.raises(DataError, match=rf"^{re.escape(str(path))}: {message}")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+@pytest.mark.parametrize(
+    ("name", "empty", "problem"),
+    [
+        ("x_train", np.zeros((10, 0)), r"has shape \(10, 0\): 0 pixels per image; store the images' pixels as"),
+        ("x_valid", np.zeros((4, 0, 3)), r"has shape \(4, 0, 3\): 0 pixels per image; store the images' pixels as"),
+        ("x_test", np.zeros((5, 3, 3, 0), np.uint8), r"has shape \(5, 3, 3, 0\): 0 pixels per image; store"),
+        ("x_test", np.zeros((0, 9)), r"is empty \(0 images\); store at least one image in each x_ array"),
+        ("x_valid", np.zeros((0, 3, 3)), r"is empty \(0 images\); store at least one image in each x_ array"),
+    ],
+    ids=["x_train (N, 0)", "x_valid (N, 0, W)", "x_test uint8 (N, H, W, 0)", "x_test 0 images", "x_valid 0 images"],
+)
+def test_a_split_of_images_without_pixels_or_without_images_is_refused_by_name(tmp_path, suffix, name, empty, problem):
+    path = tmp_path / f"bad{suffix}"
+    write_arrays(path, {"x_train": np.zeros((10, 9)), "x_test": np.zeros((5, 9)), name: empty})
+    with refused(path, f"array '{name}' {problem}"):
+        file_dataset(path, n_valid=2, seed=0)
+
+
+def test_an_hdf5_group_under_an_array_name_is_refused_by_name(tmp_path):
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f["x_train/images"] = np.zeros((10, 9))
+        f["x_test"] = np.zeros((5, 9))
+    with refused(
+        path, r"'x_train' is an HDF5 group, not a dataset \(it holds: images\); store the array itself under 'x_train'"
+    ):
+        file_dataset(path, n_valid=2, seed=0)
+
+
+OBJECTS = np.array([np.zeros(3), np.zeros(4)], dtype=object)  # images of two sizes: only pickle can store them
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    """Any pickle.load (how numpy reads an object array) fails the test."""
+
+    def unpickle(*args, **kwargs):
+        raise AssertionError("a data file was unpickled")
+
+    monkeypatch.setattr(pickle, "load", unpickle)
+
+
+@pytest.mark.parametrize("name", ["x_train", "x_valid", "x_test", "y_train"])
+def test_an_object_array_the_loader_reads_is_refused_by_name_without_unpickling(tmp_path, no_unpickling, name):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{"x_train": np.zeros((10, 9)), "x_test": np.zeros((5, 9)), name: OBJECTS})
+    with refused(path, f"array '{name}' has dtype object: Python objects that only pickle can read .*; store it as"):
+        file_dataset(path, n_valid=2, seed=0)
+
+
+def test_extra_arrays_of_numbers_strings_or_objects_are_skipped_unread(tmp_path, no_unpickling):
+    path = tmp_path / "mine.npz"
+    labels = np.arange(10) % 3
+    extras = {"labels": labels, "name": np.array("my digits"), "tags": np.array([b"a", b"b"]), "meta": OBJECTS}
+    np.savez(path, x_train=np.full((10, 9), 0.5), x_test=np.zeros((5, 9)), y_train=labels, **extras)
+    raw = file_dataset(path, n_valid=2, seed=0)
+    assert {s: x.shape for s, x in raw.images.items()} == {"train": (8, 9), "valid": (2, 9), "test": (5, 9)}
+    assert sorted(np.concatenate([raw.labels["train"], raw.labels["valid"]])) == sorted(labels)
+
+
+def test_a_directory_as_data_path_asks_for_the_file_in_it(tmp_path):
+    write_user_file(tmp_path / "mine.npz", np.zeros((10, 9)), np.zeros((5, 9)))
+    (tmp_path / "notes.txt").write_text("")
+    with refused(
+        tmp_path,
+        r"data_path is a directory; give the \.npz or \.h5 file itself \(suffix \.npz, \.h5 or \.hdf5; found there: "
+        r"mine\.npz\)$",
+    ):
+        file_dataset(tmp_path, n_valid=2, seed=0)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_float_images_with_one_trailing_channel_are_read_as_grey_images(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((30, 6, 5)), (rng.random((8, 6, 5)) < 0.5).astype(np.float32)
+    grey, with_channel = tmp_path / f"grey{suffix}", tmp_path / f"with_channel{suffix}"
+    write_user_file(grey, x_train, x_test)
+    write_user_file(with_channel, x_train[..., None], x_test[..., None])
+    expected, raw = file_dataset(grey, n_valid=5, seed=1), file_dataset(with_channel, n_valid=5, seed=1)
+    assert raw.pixels == "binary" and raw.image_shape == (6, 5)
+    for split, x in expected.images.items():
+        np.testing.assert_array_equal(raw.images[split], x)
+    write_user_file(with_channel, np.zeros((30, 6, 5, 1), np.uint8), np.zeros((8, 6, 5, 1), np.uint8))
+    kept = file_dataset(with_channel, n_valid=5, seed=1)  # uint8 (N, H, W, 1) stays 8-bit, as before
+    assert kept.pixels == "8bit" and kept.image_shape == (6, 5, 1)
 
 
 def test_8bit_file_images_are_kept_exactly_by_the_binarize_stage(tmp_path):

@@ -32,7 +32,7 @@ def evaluate_model(
     """Metrics (nats per image) and arrays (per-image estimates, AIS traces) for one trained model, with
     config['evaluate'] as `cfg`: K samples from q, AIS's schedule and runs from codes of the training
     images, RAISE, and exact enumeration up to cfg['exact_max_units']."""
-    k = cfg["K"] if model.spec.prior != "pixels" else 0
+    k = cfg["K"] if model.spec.K else 0  # a pixel RBM samples no codes
     result = model.log_likelihood(
         x_test, k, x_train, cfg["ais"], cfg["raise"], cfg["exact_max_units"], generator=generator
     )

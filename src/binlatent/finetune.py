@@ -10,6 +10,7 @@ import torch
 
 from binlatent.estimators import ESTIMATORS, iwae_bound
 from binlatent.models import HybridModel
+from binlatent.priors import LogZSettings
 from binlatent.training import Checkpointer, batches, train_epochs
 
 
@@ -59,7 +60,7 @@ def train_on_bound(
             (-surrogate).backward()
             optimiser.step()
             total += float(iwae_bound(log_w.detach()).sum())
-        log_z_now = model.log_z(x_train, cfg["valid_ais"], generator).value
+        log_z_now = model.log_z(x_train, LogZSettings.per_epoch(cfg["valid_ais"]), generator).value
         valid = mean_bound(model, x_valid, cfg["valid_K"], generator) - log_z_now
         if valid > best["bound"]:
             best.update(bound=valid, epoch=epoch + 1, state=copy.deepcopy(model.state_dict()))

@@ -23,8 +23,8 @@ from torch import nn
 from binlatent.estimators import iwae_bound
 from binlatent.io import load_checkpoint, save_checkpoint
 from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
-from binlatent.priors import PRIORS, LogZ, Prior
-from binlatent.rbm import EPOCH_ENUMERATION_UNITS, MAX_ENUMERATION_UNITS, RBM, bernoulli
+from binlatent.priors import PRIORS, LogZ, LogZSettings, Prior
+from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, bernoulli
 from binlatent.variants import ModelSpec
 
 # Forward AIS for log Z when the caller names none: the workflow's evaluate.ais default (Salakhutdinov & Murray 2008)
@@ -86,20 +86,9 @@ class GenerativeModel(nn.Module):
         """E[x|z] at the most probable code of each image; None for a model without a code."""
         return None
 
-    def log_z(
-        self,
-        x_base: torch.Tensor,
-        ais: Mapping[str, Any],
-        generator=None,
-        exact_up_to: int = EPOCH_ENUMERATION_UNITS,
-        anneal_always: bool = False,
-        n_trace: int = 1,
-    ) -> LogZ:
-        """The prior's log Z, AIS's base model fitted to the codes of `x_base` (see `priors.rbm_log_z`); by
-        default the per-epoch score's choice: exact when small, else AIS alone."""
-        return self.prior.log_z(
-            lambda: self.posterior_codes(x_base, generator), ais, generator, exact_up_to, anneal_always, n_trace
-        )
+    def log_z(self, x_base: torch.Tensor, how: LogZSettings, generator=None) -> LogZ:
+        """The prior's log Z, AIS's base model fitted to the codes of `x_base` (see `priors.rbm_log_z`)."""
+        return self.prior.log_z(lambda: self.posterior_codes(x_base, generator), how, generator)
 
     @torch.no_grad()
     def log_likelihood(
@@ -127,7 +116,7 @@ class GenerativeModel(nn.Module):
         lower = None
         if conservative is not None:
             lower = self.conservative_log_likelihood(x, codes, conservative["K"], conservative["schedule"], generator)
-        log_z = self.prior.log_z(lambda: codes, ais, generator, exact_up_to, anneal_always=True, n_trace=200)
+        log_z = self.prior.log_z(lambda: codes, LogZSettings.evaluation(ais, exact_up_to), generator)
         return LogLikelihood(unnormalised, log_z, lower)
 
     def _as_tensor(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -6,12 +6,12 @@ p(z) = p*(z) / Z. Every prior gives
 - its part of the training signal: the weighted positive phase flows through `unnormalised_log_prob`
   in the bound; `negative_phase(chains, ...)` returns a surrogate whose gradient is -grad log Z, from
   persistent chains (`start_chains`); normalised priors have neither (zero, no chains);
-- `log_z(base_codes, ais, ...)`: log Z with its uncertainty as a `LogZ`; the choice between exact
+- `log_z(base_codes, how, ...)`: log Z with its uncertainty as a `LogZ`; the choice between exact
   enumeration and AIS is made in `rbm_log_z` alone;
 - `conservative_log_prob(z, ...)`: a stochastic lower bound on log p(z) where one is needed (RAISE);
 - `init_from_codes(code_means)` and `load_pretrained(saved)`: its start from the stage-one codes;
-- `structure()`: the keyword arguments that rebuild it, `PRIORS[kind](**structure)`.
-A new prior is one new class registered in PRIORS.
+A prior is rebuilt from its kind and sizes, `PRIORS[kind](n_latent=..., ...)`: a new prior is one new class
+registered in PRIORS.
 """
 
 from __future__ import annotations
@@ -47,31 +47,45 @@ class LogZ:
         return cls(0.0, 0.0, 0.0, "normalised")
 
 
+@dataclass(frozen=True)
+class LogZSettings:
+    """How a log Z is obtained: `ais` ({runs, schedule}) when annealing, enumeration when the RBM's smaller layer
+    has at most `exact_up_to` units, AIS run even then when `anneal_always`, and `n_trace` traced betas."""
+
+    ais: Mapping[str, Any]
+    exact_up_to: int = EPOCH_ENUMERATION_UNITS
+    anneal_always: bool = False
+    n_trace: int = 1
+
+    @classmethod
+    def per_epoch(cls, ais: Mapping[str, Any]) -> LogZSettings:
+        """A validation score's: exact when small (2^20 states at most, every epoch), else AIS alone."""
+        return cls(ais)
+
+    @classmethod
+    def evaluation(cls, ais: Mapping[str, Any], exact_up_to: int = MAX_ENUMERATION_UNITS) -> LogZSettings:
+        """A test figure's: AIS with its traces always, the exact value beside it as a check where small."""
+        return cls(ais, exact_up_to, anneal_always=True, n_trace=200)
+
+
 def enumerable(rbm: RBM, up_to: int) -> bool:
     """Whether log Z is enumerated: the RBM's smaller layer has at most `up_to` units (never past
     MAX_ENUMERATION_UNITS)."""
     return min(rbm.n_visible, rbm.n_hidden) <= min(up_to, MAX_ENUMERATION_UNITS)
 
 
-def rbm_log_z(
-    rbm: RBM,
-    base_codes: torch.Tensor,
-    ais: Mapping[str, Any],
-    generator: torch.Generator | None,
-    exact_up_to: int = EPOCH_ENUMERATION_UNITS,
-    anneal_always: bool = False,
-    n_trace: int = 1,
-) -> LogZ:
+def rbm_log_z(rbm: RBM, base_codes: torch.Tensor, how: LogZSettings, generator=None) -> LogZ:
     """The one decision between exact enumeration and AIS for an RBM's log Z.
 
-    Exact when the smaller layer has at most `exact_up_to` units, else forward AIS with `ais`'s schedule
-    and runs from the base-rate model fitted to `base_codes`. With `anneal_always` (evaluation) AIS runs
-    in any case and is the value used, the exact figure standing beside it as a check.
+    Exact when the smaller layer has at most `how.exact_up_to` units, else forward AIS with `how.ais`'s
+    schedule and runs from the base-rate model fitted to `base_codes`. With `how.anneal_always` (evaluation)
+    AIS runs in any case and is the value used, the exact figure standing beside it as a check.
     """
-    exact = exact_log_z(rbm) if enumerable(rbm, exact_up_to) else None
-    if exact is not None and not anneal_always:
+    exact = exact_log_z(rbm) if enumerable(rbm, how.exact_up_to) else None
+    if exact is not None and not how.anneal_always:
         return LogZ(exact, exact, exact, "exact", exact=exact)
-    result = ais_log_z(rbm, base_codes, ais["schedule"], ais["runs"], n_trace=n_trace, generator=generator)
+    ais = how.ais
+    result = ais_log_z(rbm, base_codes, ais["schedule"], ais["runs"], n_trace=how.n_trace, generator=generator)
     return LogZ(result.log_z, result.log_z_low, result.log_z_high, "ais", exact=exact, ais=result)
 
 
@@ -88,9 +102,6 @@ class Prior(nn.Module):
     def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
         raise NotImplementedError
 
-    def structure(self) -> dict[str, int]:
-        raise NotImplementedError
-
     def start_chains(self, n_chains: int, generator=None) -> torch.Tensor | None:
         """Persistent chains for the negative phase; None for a normalised prior."""
         return None
@@ -101,15 +112,7 @@ class Prior(nn.Module):
         """(surrogate whose gradient is -grad log Z, advanced chains); zero for a normalised prior."""
         return 0.0, chains
 
-    def log_z(
-        self,
-        base_codes: Callable[[], torch.Tensor],
-        ais: Mapping[str, Any],
-        generator=None,
-        exact_up_to: int = EPOCH_ENUMERATION_UNITS,
-        anneal_always: bool = False,
-        n_trace: int = 1,
-    ) -> LogZ:
+    def log_z(self, base_codes: Callable[[], torch.Tensor], how: LogZSettings, generator=None) -> LogZ:
         """log Z with its band; `base_codes()` (called only when needed) gives the codes AIS's base model fits."""
         return LogZ.normalised()
 
@@ -137,9 +140,6 @@ class RBMPrior(Prior):
         super().__init__()
         self.rbm = RBM(n_latent, n_hidden)
 
-    def structure(self) -> dict[str, int]:
-        return {"n_latent": self.rbm.n_visible, "n_hidden": self.rbm.n_hidden}
-
     def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return -self.rbm.free_energy(z)
 
@@ -158,16 +158,8 @@ class RBMPrior(Prior):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return pcd_negative_phase(self.rbm, chains, gibbs_steps, generator)
 
-    def log_z(
-        self,
-        base_codes: Callable[[], torch.Tensor],
-        ais: Mapping[str, Any],
-        generator=None,
-        exact_up_to: int = EPOCH_ENUMERATION_UNITS,
-        anneal_always: bool = False,
-        n_trace: int = 1,
-    ) -> LogZ:
-        return rbm_log_z(self.rbm, base_codes(), ais, generator, exact_up_to, anneal_always, n_trace)
+    def log_z(self, base_codes: Callable[[], torch.Tensor], how: LogZSettings, generator=None) -> LogZ:
+        return rbm_log_z(self.rbm, base_codes(), how, generator)
 
     def conservative_log_prob(
         self, z: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
@@ -194,9 +186,6 @@ class FactorisedPrior(Prior):
         super().__init__()
         self.logits = nn.Parameter(torch.zeros(n_latent))
 
-    def structure(self) -> dict[str, int]:
-        return {"n_latent": len(self.logits)}
-
     def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return bernoulli_log_prob(self.logits, z)
 
@@ -220,9 +209,6 @@ class GaussianPrior(Prior):
     def __init__(self, n_latent: int):
         super().__init__()
         self.n_latent = n_latent
-
-    def structure(self) -> dict[str, int]:
-        return {"n_latent": self.n_latent}
 
     def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))

@@ -23,6 +23,7 @@ from binlatent.io import load_checkpoint, read_h5, save_checkpoint, write_h5, wr
 from binlatent.models import build_model, load_model, model_arguments, save_model
 from binlatent.networks import ImageFormat, build_networks
 from binlatent.pretrain import binary_codes, fit_rbm, train_autoencoder
+from binlatent.priors import LogZSettings
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, history_arrays, select_device
 from binlatent.variants import ModelSpec, finetune_config
@@ -58,8 +59,9 @@ def image_format(data_path: str) -> ImageFormat:
     return ImageFormat(datasets.image_shape(data_path), datasets.pixel_kind(data_path))
 
 
-def checkpointer(cfg: Config, state_path: str) -> Checkpointer:
-    return Checkpointer(state_path, cfg["checkpoint_every"], cfg)
+def checkpointer(cfg: Config, state_path: str, **inputs: str | None) -> Checkpointer:
+    """The resumable state of a training job whose result depends on `cfg` and the given input files."""
+    return Checkpointer(state_path, cfg["checkpoint_every"], cfg, {k: v for k, v in inputs.items() if v})
 
 
 def binarize(cfg: Config, out_path: str) -> None:
@@ -80,7 +82,7 @@ def pretrain_autoencoder(
     image = image_format(data_path)
     encoder, decoder = (m.to(device) for m in build_networks(image, cfg["network"]))
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path)
+    resume = checkpointer(cfg, state_path, data=data_path)
     history = train_autoencoder(encoder, decoder, x["train"], x["valid"], cfg["stage1"], generator, resume)
     seconds = time.perf_counter() - t0
     codes = {}
@@ -100,7 +102,7 @@ def pretrain_prior(
     z = tensors(read_h5(codes_path, ["z_train", "z_valid"]), device)
     rbm = RBM(z["z_train"].shape[1], n_hidden).to(device)
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path)
+    resume = checkpointer(cfg, state_path, codes=codes_path)
     history, state = fit_rbm(rbm, z["z_train"], z["z_valid"], cfg["prior"], generator, resume)
     seconds = time.perf_counter() - t0
     write_h5(curves_path, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
@@ -124,7 +126,7 @@ def train_pixel_rbm(
     model = build_model(model_arguments(spec, image)).to(device)
     pcfg = cfg["pixel_rbm"]
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path)
+    resume = checkpointer(cfg, state_path, data=data_path)
     history, best = fit_rbm(
         model.rbm,
         x["train"],
@@ -132,7 +134,7 @@ def train_pixel_rbm(
         pcfg,
         generator,
         resume,
-        lambda: model.log_z(x["train"], pcfg["valid_ais"], generator).value,
+        lambda: model.log_z(x["train"], LogZSettings.per_epoch(pcfg["valid_ais"]), generator).value,
         f"RBM on pixels ({spec.rbm_hidden} hidden)",
     )
     seconds = time.perf_counter() - t0
@@ -171,7 +173,7 @@ def finetune(
     with torch.no_grad():
         model.prior.init_from_codes(model.encoder.code_mean(x["train"]))
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path)
+    resume = checkpointer(cfg, state_path, data=data_path, stage1=stage1_path, prior=prior_path)
     history, best_state = train_on_bound(
         model, x["train"], x["valid"], finetune_config(cfg["finetune"], spec), generator, resume
     )
@@ -193,8 +195,8 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         model=spec.name,
         prior=spec.prior,
         pretraining=spec.pretraining,
-        estimator=spec.estimator if spec.prior != "pixels" else "",
-        train_K=spec.K if spec.prior != "pixels" else 0,
+        estimator=spec.estimator,
+        train_K=spec.K,
         rbm_hidden=spec.rbm_hidden,
         n_params=sum(p.numel() for p in model.parameters()),
         train_seconds=model.train_seconds,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
@@ -41,18 +43,74 @@ def check_finite(stage: str, epoch: int, values: Mapping[str, float], modules: M
         )
 
 
-class Checkpointer:
-    """Resumable state of one training stage, kept outside Snakemake's outputs and removed when done."""
+def flat_values(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Every leaf of a nested config as 'section.key' -> its JSON text."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update(flat_values(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return flat
 
-    def __init__(self, path: str | Path, every: int, config: Mapping[str, Any] | None):
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def job_fingerprint(config: Mapping[str, Any] | None, inputs: Mapping[str, str | Path]) -> dict[str, str]:
+    """What a training job's result depends on: every config value it was given, and its inputs' contents."""
+    return {**flat_values(config or {}), **{f"input {name}": content_hash(path) for name, path in inputs.items()}}
+
+
+def fingerprint_changes(saved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """What differs between two fingerprints, one 'key: old -> new' per value (contents by 'changed')."""
+    changes = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key, "(none)"), current.get(key, "(none)")
+        if old != new:
+            changes.append(f"{key}: contents changed" if key.startswith("input ") else f"{key}: {old} -> {new}")
+    return changes
+
+
+class Checkpointer:
+    """Resumable state of one training stage, kept outside Snakemake's outputs and removed when done.
+
+    The state records the job's fingerprint (`job_fingerprint` of its config sections and inputs); a rerun
+    resumes only from a state whose fingerprint matches exactly, and otherwise discards it and starts afresh.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        every: int,
+        config: Mapping[str, Any] | None,
+        inputs: Mapping[str, str | Path] | None = None,
+    ):
         self.path, self.every, self.config = Path(path), every, config
+        self.fingerprint = job_fingerprint(config, inputs or {})
 
     def load(self) -> dict[str, Any] | None:
-        return load_checkpoint(self.path) if self.path.exists() else None
+        """The saved state of this same job, or None (no state, or one made by other settings, now removed)."""
+        if not self.path.exists():
+            return None
+        saved = load_checkpoint(self.path)
+        changes = fingerprint_changes(saved.get("fingerprint", {}), self.fingerprint)
+        if changes:
+            log.info("discarding resume state from a different configuration (%s)", "; ".join(changes))
+            self.finish()
+            return None
+        return saved
 
     def maybe_save(self, epoch: int, state: Callable[[], dict[str, Any]]) -> None:
         if (epoch + 1) % self.every == 0:
-            save_checkpoint(self.path, {"epoch": epoch + 1, **state()}, self.config)
+            payload = {"epoch": epoch + 1, **state(), "fingerprint": self.fingerprint}
+            save_checkpoint(self.path, payload, self.config)
 
     def finish(self) -> None:
         self.path.unlink(missing_ok=True)

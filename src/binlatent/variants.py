@@ -29,8 +29,8 @@ class ModelSpec:
     prior: str  # rbm | factorised | gaussian | pixels
     stage1: bool  # starts from the stage-one autoencoder
     stage2: bool  # starts from the stage-two RBM (rbm prior only)
-    estimator: str  # encoder gradient: vimco | rws, or reparam for Gaussian latents
-    K: int  # importance samples per image in training
+    estimator: str  # encoder gradient: vimco | rws, or reparam for Gaussian latents; empty for the pixel RBM
+    K: int  # importance samples per image in training; 0 for the pixel RBM
     rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM); 0 when there is none
     lr: float  # fine-tuning step of the encoder and decoder; 0 for the pixel RBM (trained by config['pixel_rbm'])
 
@@ -53,11 +53,14 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
         raise ModelSpecError(f"{where}: stage1 pretraining needs a binary code (prior rbm or factorised), not {prior}")
     if stage2 and (prior != "rbm" or not stage1):
         raise ModelSpecError(f"{where}: stage2 fits an RBM prior to stage-one codes; it needs prior rbm and stage1")
-    estimator = "reparam" if prior == "gaussian" else raw.get("estimator", config["finetune"]["estimator"])
+    if prior == "pixels" and ("estimator" in raw or "K" in raw):
+        raise ModelSpecError(f"{where}: an RBM on pixels samples no codes; remove 'estimator' and 'K'")
+    fixed_estimators = {"gaussian": "reparam", "pixels": ""}
+    estimator = fixed_estimators.get(prior, raw.get("estimator", config["finetune"]["estimator"]))
     if prior == "gaussian" and raw.get("estimator", "reparam") != "reparam":
         raise ModelSpecError(f"{where}: Gaussian latents train by reparameterisation; remove 'estimator'")
-    K = int(raw.get("K", config["finetune"]["K"]))
-    if estimator == "vimco" and K < 2 and prior != "pixels":
+    K = 0 if prior == "pixels" else int(raw.get("K", config["finetune"]["K"]))
+    if estimator == "vimco" and K < 2:
         raise ModelSpecError(f"{where}: VIMCO needs K >= 2 importance samples, got {K}")
     default_hidden = {"rbm": config["prior"]["n_hidden"][0], "pixels": config["pixel_rbm"]["n_hidden"]}
     rbm_hidden = int(raw.get("rbm_hidden", default_hidden.get(prior, 0)))

@@ -3,6 +3,7 @@ binlatent.paths; each rule's params name the config sections its job reads."""
 
 import re
 
+from binlatent.datasets.base import DOWNLOADED
 from binlatent.paths import MODEL_FILES, Layout
 from binlatent.variants import model_specs
 
@@ -32,6 +33,11 @@ def resource(rule_name, key):
     """A resource of a rule from config['resources'], falling back to config['resources']['default']."""
     res = config["resources"]
     return res.get(rule_name, {}).get(key, res["default"][key])
+
+
+def data_path_read():
+    """config['data_path'] where the dataset reads it (file, mnist, cifar10); else '' so that it reruns nothing."""
+    return config["data_path"] if config["dataset"] in ("file", *DOWNLOADED) else ""
 
 
 def data_inputs(wildcards):

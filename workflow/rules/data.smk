@@ -15,7 +15,7 @@ rule binarize:
         runtime=resource("binarize", "runtime"),
     params:
         dataset=config["dataset"],
-        data_path=config["data_path"],
+        data_path=data_path_read(),
         data=config["data"],
         seed=config["seed"],
     script:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,20 +12,66 @@ import numpy as np
 
 from binlatent.datasets.base import SPLITS, DataError, RawDataset, hold_out
 
+WANTED = tuple(f"{kind}_{split}" for kind in ("x", "y") for split in SPLITS)  # read; other arrays are skipped
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The WANTED arrays of a .npz, refusing object arrays by name without unpickling them; all array names."""
+    with np.load(path, allow_pickle=False) as f:
+        wanted = [name for name in WANTED if name in f.files]
+        for name in wanted:
+            dtype = _npy_dtype(f.zip, f"{name}.npy")
+            if dtype.hasobject:
+                raise DataError(
+                    f"{path}: array '{name}' has dtype {dtype}: Python objects that only pickle can read (e.g. a list "
+                    "of differently sized images), and a data file is never unpickled; store it as a numeric array, "
+                    "e.g. np.stack(images) of equally sized images, or integer labels"
+                )
+        return {name: f[name] for name in wanted}, f.files
+
+
+def _npy_dtype(archive: zipfile.ZipFile, member: str) -> np.dtype:
+    """The dtype in the .npy header of one archive member, read without reading the array."""
+    with archive.open(member) as fp:
+        version = np.lib.format.read_magic(fp)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read_header(fp)[2]
+
+
+def _read_h5(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The WANTED datasets of an HDF5 file, refusing a group under a WANTED name; the names of all its datasets."""
+    with h5py.File(path, "r") as f:
+        for name in WANTED:
+            if isinstance(f.get(name), h5py.Group):
+                raise DataError(
+                    f"{path}: '{name}' is an HDF5 group, not a dataset (it holds: {', '.join(f[name]) or 'nothing'}); "
+                    f"store the array itself under '{name}', e.g. f['{name}'] = x with h5py"
+                )
+        names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
+        return {name: f[name][()] for name in WANTED if name in names}, names
+
+
+READERS = {".npz": _read_npz, ".h5": _read_h5, ".hdf5": _read_h5}
+
+
+def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The file's arrays among WANTED, and the names of all its arrays."""
     if not path.exists():
         raise DataError(f"{path}: data file not found; set data_path to an existing .npz or .h5 file")
+    if path.is_dir():
+        found = ", ".join(sorted(entry.name for entry in path.iterdir() if entry.suffix in READERS)) or "none"
+        raise DataError(
+            f"{path}: data_path is a directory; give the .npz or .h5 file itself (suffix .npz, .h5 or .hdf5; "
+            f"found there: {found})"
+        )
+    if path.suffix not in READERS:
+        raise DataError(f"{path}: unknown file type '{path.suffix}'; use .npz or .h5")
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        if path.suffix in (".h5", ".hdf5"):
-            with h5py.File(path, "r") as f:
-                return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+        return READERS[path.suffix](path)
+    except DataError:
+        raise
     except Exception as err:  # noqa: BLE001 - numpy/h5py raise many types for damaged files
         raise DataError(f"{path}: cannot be read ({err}); the file is truncated or not a valid archive") from err
-    raise DataError(f"{path}: unknown file type '{path.suffix}'; use .npz or .h5")
 
 
 def _check_images(path: Path, name: str, x: np.ndarray) -> tuple[np.ndarray, str]:
@@ -34,8 +81,16 @@ def _check_images(path: Path, name: str, x: np.ndarray) -> tuple[np.ndarray, str
             f"{path}: array '{name}' has shape {x.shape}; expected (N, D) or (N, H, W), or (N, H, W, C) for 8-bit"
         )
     if x.shape[0] == 0:
-        raise DataError(f"{path}: array '{name}' is empty (0 images)")
-    if x.ndim == 4:
+        raise DataError(
+            f"{path}: array '{name}' is empty (0 images); store at least one image in each x_ array (an absent "
+            "x_valid is held out of x_train)"
+        )
+    if 0 in x.shape[1:]:
+        raise DataError(
+            f"{path}: array '{name}' has shape {x.shape}: 0 pixels per image; store the images' pixels as (N, D) or "
+            "(N, H, W), or uint8 (N, H, W, C) for 8-bit, with no axis of length 0"
+        )
+    if x.ndim == 4 and not _is_grey_with_channel(x):
         if x.dtype != np.uint8:
             raise DataError(
                 f"{path}: array '{name}' has shape {x.shape} and dtype {x.dtype}; a 4-D array holds 8-bit images "
@@ -56,13 +111,18 @@ def _check_images(path: Path, name: str, x: np.ndarray) -> tuple[np.ndarray, str
     return x, "binary"
 
 
+def _is_grey_with_channel(x: np.ndarray) -> bool:
+    """Float images (N, H, W, 1): grey images with one trailing channel, read as the (N, H, W) they are."""
+    return x.ndim == 4 and x.shape[3] == 1 and np.issubdtype(x.dtype, np.floating)
+
+
 def file_dataset(path: str | Path, n_valid: int, seed: int) -> RawDataset:
     """The user's .npz/.h5 with x_train, x_test and optionally x_valid (else carved from x_train)."""
     path = Path(path)
-    arrays = _read_arrays(path)
+    arrays, names = _read_arrays(path)
     for required in ("x_train", "x_test"):
         if required not in arrays:
-            raise DataError(f"{path}: missing array '{required}' (found: {', '.join(sorted(arrays)) or 'none'})")
+            raise DataError(f"{path}: missing array '{required}' (found: {', '.join(sorted(names)) or 'none'})")
     checked = {s: _check_images(path, f"x_{s}", arrays[f"x_{s}"]) for s in SPLITS if f"x_{s}" in arrays}
     kinds = {f"x_{s}": kind for s, (_, kind) in checked.items()}
     if len(set(kinds.values())) != 1:
@@ -81,11 +141,13 @@ def file_dataset(path: str | Path, n_valid: int, seed: int) -> RawDataset:
         for store in (images, labels):
             if "train" in store:
                 store["valid"], store["train"] = store["train"][valid], store["train"][train]
-    return RawDataset(images, labels, _file_image_shape(arrays["x_train"].shape[1:]), str(path), pixels)
+    return RawDataset(images, labels, _file_image_shape(arrays["x_train"].shape[1:], pixels), str(path), pixels)
 
 
-def _file_image_shape(raw_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """(H, W) or (H, W, C) as stored; flat images of D pixels as a square when D is one, else (1, D)."""
+def _file_image_shape(raw_shape: tuple[int, ...], pixels: str) -> tuple[int, ...]:
+    """(H, W) or 8-bit (H, W, C) as stored, grey (H, W, 1) as (H, W); D pixels as a square if D is one, else (1, D)."""
+    if pixels == "binary":
+        raw_shape = raw_shape[:2]
     if len(raw_shape) > 1:
         return tuple(raw_shape)
     side = int(round(np.sqrt(raw_shape[0])))

@@ -1,0 +1,70 @@
+"""A changed config value reruns exactly the jobs that read it, and the jobs downstream of them: for one value
+in every top-level section of the config, `snakemake -n` on a finished smoke run plans exactly those jobs."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import yaml
+from helpers import SMOKE_MODELS, snakemake
+
+pytestmark = pytest.mark.workflow
+
+SCHEMA_SECTIONS = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["properties"]
+LATENT = ["hybrid", "factorised", "hybrid_scratch", "iwae"]
+FINETUNES = {f"finetune_{m}" for m in LATENT}
+EVALUATIONS = {f"evaluate_{m}" for m in SMOKE_MODELS}
+TRAINING = {"pretrain_autoencoder", "pretrain_prior_h16", *FINETUNES, "train_pixel_rbm_rbm_pixels"}
+EVERY_JOB = {"binarize", *TRAINING, *EVALUATIONS, "figures"}
+ON_STAGE1 = {"pretrain_autoencoder", "pretrain_prior_h16", "finetune_hybrid", "finetune_factorised"}
+
+# section -> (a change of one value in it, the jobs that read it or what it made)
+CHANGES = {
+    "outdir": ({}, EVERY_JOB),  # a fresh output folder (the test points outdir elsewhere)
+    "seed": ({"seed": 8}, EVERY_JOB),
+    "device": ({"device": "auto"}, EVERY_JOB - {"binarize"}),
+    "dataset": ({"dataset": "file"}, EVERY_JOB),  # with data_path set to a file of the same digits
+    "data_path": ({"data_path": "elsewhere.npz"}, set()),  # the digits dataset does not read it
+    "checkpoint_every": ({"checkpoint_every": 2}, EVERY_JOB - {"binarize"}),
+    "models": ({"models": {"iwae": {"prior": "gaussian", "lr": 0.002}}}, {"finetune_iwae", "evaluate_iwae", "figures"}),
+    "data": ({"data": {"n_valid": 150}}, EVERY_JOB),
+    "network": (
+        {"network": {"hidden": [32]}},
+        {"pretrain_autoencoder", "pretrain_prior_h16", *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
+    ),
+    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | {"evaluate_hybrid", "evaluate_factorised", "figures"}),
+    "prior": ({"prior": {"batch_size": 50}}, {"pretrain_prior_h16", "finetune_hybrid", "evaluate_hybrid", "figures"}),
+    "pixel_rbm": ({"pixel_rbm": {"lr": 0.02}}, {"train_pixel_rbm_rbm_pixels", "evaluate_rbm_pixels", "figures"}),
+    "finetune": ({"finetune": {"epochs": 2}}, FINETUNES | {f"evaluate_{m}" for m in LATENT} | {"figures"}),
+    "evaluate": ({"evaluate": {"K": 20}}, EVALUATIONS | {"figures"}),
+    "figures": ({"figures": {"n_samples": 9}}, {"figures"}),
+    "resources": ({"resources": {"default": {"mem_mb": 1500}}}, set()),
+}
+
+
+def test_every_top_level_section_is_covered():
+    assert set(CHANGES) == set(SCHEMA_SECTIONS)
+
+
+def planned_jobs(out, override_file) -> set[str]:
+    """The jobs `snakemake -n` plans for the smoke config with the override merged over it, named by their logs."""
+    result = snakemake("-n", "--configfile", "configs/smoke.yaml", str(override_file), "--config", f"outdir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(re.findall(r"log: \S+/logs/(\S+)\.log", result.stdout + result.stderr))
+
+
+@pytest.mark.parametrize("section", list(CHANGES))
+def test_a_changed_value_reruns_exactly_the_jobs_that_depend_on_it(section, smoke_run, tmp_path):
+    change, expected = CHANGES[section]
+    out = tmp_path / "elsewhere" if section == "outdir" else smoke_run
+    if section == "dataset":
+        from binlatent.datasets import load_splits
+
+        splits = load_splits(smoke_run / "data" / "digits.h5")
+        np.savez(tmp_path / "digits.npz", x_train=splits["train"], x_test=splits["test"])
+        change = {**change, "data_path": str(tmp_path / "digits.npz")}
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump(change))
+    assert planned_jobs(out, override) == expected
