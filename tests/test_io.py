@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+
 import pytest
 import torch
 
@@ -27,11 +30,44 @@ def test_h5_round_trip_with_provenance(tmp_path):
     assert {"git_revision", "library_versions"} <= set(attrs)
 
 
+TORCH_ADVICE = "will likely succeed"  # torch's words for loading a refused file with weights_only=False
+
+
 def test_checkpoints_load_with_weights_only_and_reject_corruption(tmp_path):
     path = tmp_path / "m.pt"
     save_checkpoint(path, {"w": torch.ones(3), "epoch": 4}, {"seed": 1})
     loaded = load_checkpoint(path)
     assert loaded["epoch"] == 4 and torch.equal(loaded["w"], torch.ones(3)) and '"seed": 1' in loaded["provenance"]
-    path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
+    for damaged in (path.read_bytes()[:50], b"not a checkpoint" * 4):  # truncated zip; not a zip (legacy format)
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match="not a readable checkpoint .*; delete it and rerun the step") as err:
+            load_checkpoint(path)
+        assert TORCH_ADVICE not in shown(err.value)
+
+
+class RunsCommand:
+    """Pickles as a call of os.system."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_advice_to_load_it_unsafely(tmp_path):
+    path, ran = tmp_path / "m.pt", tmp_path / "ran"
+    torch.save({"w": torch.ones(3), "x": RunsCommand(f"touch {ran}")}, path)
+    with pytest.raises(ValueError) as err:
         load_checkpoint(path)
+    assert str(err.value) == (
+        f"{path} contains objects that would run code when loaded ({os.system.__module__}.system), so it was refused; "
+        "load it without the safe loader only if its origin is trusted"
+    )
+    assert not ran.exists()
+    assert TORCH_ADVICE not in shown(err.value)
+
+
+def shown(err: BaseException) -> str:
+    """The traceback as Python prints it, chained exceptions included."""
+    return "".join(traceback.format_exception(err))
