@@ -36,12 +36,15 @@ from harness import (  # noqa: E402
     write_json_atomic,
 )
 from peers import rbms_ais, rbms_epoch_runner, sklearn_epoch_runner  # noqa: E402
+from stage_bounds import matmul_replay_runner, on_threads, recorded_products, stage_tasks  # noqa: E402
 
 from binlatent.ais import ais_log_z  # noqa: E402
 from binlatent.paths import Layout  # noqa: E402
 from binlatent.rbm import RBM, PCDState, contrastive_step  # noqa: E402
 
 SEED = 0
+STAGE_KEYS = ("stage1_epoch_s", "stage1_epoch_matmul_bound_s", "finetune_epoch_s", "finetune_epoch_matmul_bound_s",
+              "finetune_valid_s", "evaluate_s", "evaluate_matmul_bound_s")  # fmt: skip
 N_DATA, N_VISIBLE, N_HIDDEN, BATCH, LR = 10_000, 784, 500, 100, 0.01
 AIS_RUNS = 100
 
@@ -53,11 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sklearn-repeats", type=int, default=3)
     p.add_argument("--ais-repeats", type=int, default=1, help="repeats of each AIS and its bound (after a warm-up)")
     p.add_argument("--ais-betas", type=int, default=10_000, help="AIS transitions: schedule [[1.0, n]]")
+    p.add_argument("--stage-repeats", type=int, default=3, help="repeats of each stage epoch and its bound")
+    p.add_argument("--evaluate-repeats", type=int, default=1, help="repeats of the hybrid's evaluation and its bound")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 repeat each, 300 AIS betas")
     p.add_argument("--out", type=Path, default=Path(Layout(str(ROOT / "results")).bench()))
     args = p.parse_args(argv)
     if args.quick:
-        args.epoch_repeats = args.sklearn_repeats = args.ais_repeats = 1
+        args.epoch_repeats = args.sklearn_repeats = args.ais_repeats = args.stage_repeats = 1
         args.ais_betas = 300
     return args
 
@@ -130,6 +135,19 @@ def bench_ais(rbm: RBM, data: torch.Tensor, args: argparse.Namespace) -> dict[st
     return round_robin(tasks, log)
 
 
+def bench_stages(args: argparse.Namespace) -> dict[str, Timing]:
+    """Time each workflow stage's work on the default sizes and the replay of its recorded matrix products."""
+    tasks: dict[str, Task] = {}
+    for name, work in stage_tasks(SEED).items():
+        log(f"{name}: recording its matrix products")
+        bound = on_threads(work.threads, matmul_replay_runner(recorded_products(work.fn)))
+        repeats = args.evaluate_repeats if name == "evaluate" else args.stage_repeats
+        tasks[f"{name}_s"] = Task(work.fn, repeats, work.warmup)
+        if name != "finetune_valid":  # the validation score is measured on its own: no target against a bound
+            tasks[f"{name}_matmul_bound_s"] = Task(bound, repeats)
+    return round_robin(tasks, log)
+
+
 def ratios(t: dict[str, float]) -> dict[str, float]:
     """The ratios the targets are stated in."""
     return {
@@ -137,26 +155,32 @@ def ratios(t: dict[str, float]) -> dict[str, float]:
         "rbm_epoch_vs_matmul_bound": t["rbm_epoch_s"] / t["rbm_matmul_bound_s"],
         "ais_vs_matmul_bound": t["ais_s"] / t["ais_matmul_bound_s"],
         "ais_vs_rbms": t["ais_s"] / t["rbms_ais_s"],
+        "stage1_epoch_vs_matmul_bound": t["stage1_epoch_s"] / t["stage1_epoch_matmul_bound_s"],
+        "finetune_epoch_vs_matmul_bound": t["finetune_epoch_s"] / t["finetune_epoch_matmul_bound_s"],
+        "evaluate_vs_matmul_bound": t["evaluate_s"] / t["evaluate_matmul_bound_s"],
     }
 
 
 def print_table(result: dict[str, Any]) -> None:
     """The timings, ratios (with the issue's targets) and log Z estimates as a plain-text table."""
     share = result["contention"]["foreign_cpu_share"]
-    print(f"\n{'measurement':<24}{'seconds':>12}  CPU taken by other processes meanwhile")
+    print(f"\n{'measurement':<32}{'seconds':>12}  CPU taken by other processes meanwhile")
     for key in ("rbm_epoch_s", "rbm_matmul_bound_s", "sklearn_rbm_epoch_s", "rbms_epoch_s"):
-        print(f"{key:<24}{result[key]:>12.3f}  {share[key] or 0:.0%}")
-    for key in ("ais_s", "ais_matmul_bound_s", "rbms_ais_s"):
-        print(f"{key:<24}{result[key]:>12.3f}  {share[key] or 0:.0%}")
+        print(f"{key:<32}{result[key]:>12.3f}  {share[key] or 0:.0%}")
+    for key in ("ais_s", "ais_matmul_bound_s", "rbms_ais_s", *STAGE_KEYS):
+        print(f"{key:<32}{result[key]:>12.3f}  {share[key] or 0:.0%}")
     targets = {
         "rbm_epoch_vs_sklearn": "<= 1/1.3",
         "rbm_epoch_vs_matmul_bound": "<= 1.25",
         "ais_vs_matmul_bound": "<= 2",
         "ais_vs_rbms": "< 1",
+        "stage1_epoch_vs_matmul_bound": "-",
+        "finetune_epoch_vs_matmul_bound": "<= 2",
+        "evaluate_vs_matmul_bound": "<= 2",
     }
-    print(f"\n{'ratio':<28}{'value':>8}  target")
+    print(f"\n{'ratio':<32}{'value':>8}  target")
     for key, value in result["ratios"].items():
-        print(f"{key:<28}{value:>8.3f}  {targets[key]}")
+        print(f"{key:<32}{value:>8.3f}  {targets[key]}")
     lz = result["log_z"]
     print(f"\nlog Z, same weights: ours {lz['ours']:.4f}   rbms {lz['rbms']:.4f}")
     for rule, seconds in result["workflow_rule_s"].items():
@@ -174,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with torch.no_grad():
         epochs, rbm = bench_epochs(data, args)
         ais = bench_ais(rbm, data, args)
-    timings = {**epochs, **ais}
+    stages = bench_stages(args)
+    timings = {**epochs, **ais, **stages}
     result: dict[str, Any] = {key: t.seconds for key, t in timings.items()}
     result["ratios"] = ratios(result)
     result["log_z"] = {"ours": timings["ais_s"].result, "rbms": timings["rbms_ais_s"].result}

@@ -11,15 +11,34 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
+
+from binlatent.softplus import softplus
 
 MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on the logistics' log scales
 
 
+class _BernoulliLogProb(torch.autograd.Function):
+    """sum_d [x_d l_d - softplus(l_d)] = -sum_d [relu(s_d l_d) + log(1 + exp(-|l_d|))] with s = 1 - 2x for binary x,
+    each term formed before the sum so that float32 keeps its precision, in a few in-place passes over one buffer
+    (the decoder's outputs at K = 1000 are the evaluation's largest tensors); gradient x - sigmoid(l)."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, x)
+        terms = torch.mul(logits, 1 - 2 * x).clamp_(min=0)  # relu(s l), in the broadcast shape
+        terms.add_(torch.abs(logits).neg_().exp_().add_(1).log_())  # + log(1 + exp(-|l|)), in the logits' shape
+        return terms.sum(-1).neg_()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        logits, x = ctx.saved_tensors
+        return (grad.unsqueeze(-1) * (x - torch.sigmoid(logits))).sum_to_size(logits.shape), None
+
+
 def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """sum_d log Bernoulli(x_d; sigmoid(logits_d)) over the last axis."""
-    logits, x = torch.broadcast_tensors(logits, x)
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    """sum_d log Bernoulli(x_d; sigmoid(logits_d)) over the last axis, for binary x (logits and x broadcast);
+    differentiable in the logits."""
+    return _BernoulliLogProb.apply(logits, x)
 
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -81,11 +100,11 @@ class DiscretisedLogisticMixture:
         centred = scaled - self._coupled_means(means, coeffs, scaled)
         inv_scale = torch.exp(-log_scales)
         upper, lower = inv_scale * (centred + 1 / 255), inv_scale * (centred - 1 / 255)
-        log_cdf_upper = upper - F.softplus(upper)  # log sigmoid(upper): the bottom bin (x = 0)
-        log_survival_lower = -F.softplus(lower)  # log (1 - sigmoid(lower)): the top bin (x = 255)
+        log_cdf_upper = upper - softplus(upper)  # log sigmoid(upper): the bottom bin (x = 0)
+        log_survival_lower = -softplus(lower)  # log (1 - sigmoid(lower)): the top bin (x = 255)
         mass = torch.sigmoid(upper) - torch.sigmoid(lower)
         middle = inv_scale * centred  # where the bin's mass underflows: density times bin width
-        log_density = middle - log_scales - 2 * F.softplus(middle) - math.log(127.5)
+        log_density = middle - log_scales - 2 * softplus(middle) - math.log(127.5)
         log_mass = torch.where(mass > 1e-5, torch.log(mass.clamp(min=1e-12)), log_density)
         log_bin = torch.where(scaled < -0.999, log_cdf_upper, torch.where(scaled > 0.999, log_survival_lower, log_mass))
         per_component = log_bin.sum(-2) + torch.log_softmax(logits, -1)  # (..., P, M)

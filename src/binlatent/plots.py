@@ -91,7 +91,8 @@ def plot_training_curves(curves: Mapping[str, Mapping[str, np.ndarray]], path: s
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for ax, (title, (ylabel, series)) in zip(axes, panels.items(), strict=False):
         for label, values in series.items():
-            ax.plot(np.arange(1, len(values) + 1), values, label=label)
+            scored = np.isfinite(values)  # validation scores every few epochs: NaN between
+            ax.plot(np.arange(1, len(values) + 1)[scored], np.asarray(values)[scored], marker=".", label=label)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)

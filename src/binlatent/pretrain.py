@@ -19,7 +19,7 @@ from binlatent.rbm import (
     exact_log_likelihood,
     reconstruction_error,
 )
-from binlatent.training import Checkpointer, batches, train_epochs
+from binlatent.training import Checkpointer, adamw, batches, train_epochs, validation_epoch
 
 
 def noisy_code(logits: torch.Tensor, noise_std: float, generator=None) -> torch.Tensor:
@@ -45,6 +45,25 @@ def binary_code_nll(encoder: Encoder, decoder: Decoder, x: torch.Tensor, batch_s
     return -total / len(x)
 
 
+def autoencoder_epoch(
+    encoder: Encoder,
+    decoder: Decoder,
+    optimiser: torch.optim.Optimizer,
+    x_train: torch.Tensor,
+    cfg: Mapping[str, Any],
+    generator: torch.Generator,
+) -> float:
+    """One stage-one pass over shuffled batches; the mean training loss (nats per image)."""
+    total = 0.0
+    for idx in batches(len(x_train), cfg["batch_size"], generator):
+        loss = autoencoder_nll(encoder, decoder, x_train[idx], cfg["noise_std"], generator)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        total += float(loss.detach()) * len(idx)
+    return total / len(x_train)
+
+
 def train_autoencoder(
     encoder: Encoder,
     decoder: Decoder,
@@ -56,17 +75,11 @@ def train_autoencoder(
 ) -> list[dict[str, float]]:
     """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise)."""
     params = [*encoder.parameters(), *decoder.parameters()]
-    optimiser = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    optimiser = adamw(params, cfg["lr"], cfg["weight_decay"])
 
     def epoch_fn(epoch: int) -> dict[str, float]:
-        total = 0.0
-        for idx in batches(len(x_train), cfg["batch_size"], generator):
-            loss = autoencoder_nll(encoder, decoder, x_train[idx], cfg["noise_std"], generator)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
-        return {"train_nll": total / len(x_train), "valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
+        train = autoencoder_epoch(encoder, decoder, optimiser, x_train, cfg, generator)
+        return {"train_nll": train, "valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -122,8 +135,9 @@ def fit_rbm(
 ) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
     """Fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`.
 
-    With `log_z` (an estimate of the current log Z), each epoch also records the validation
-    log-likelihood and the returned state is the epoch's with the best one; else the last epoch's.
+    With `log_z` (an estimate of the current log Z), every cfg['valid_every'] epochs and the last also record
+    the validation log-likelihood, and the returned state is the one of those epochs with the best; else the
+    last epoch's.
     Returns the history and that state dict.
     """
     plan = expand_schedule(cfg["schedule"], cfg["lr"])
@@ -150,7 +164,7 @@ def fit_rbm(
         if exact:
             metrics["train_exact_log_likelihood"] = exact_log_likelihood(rbm, v_train)
             metrics["valid_exact_log_likelihood"] = exact_log_likelihood(rbm, v_valid)
-        if log_z is not None:
+        if log_z is not None and validation_epoch(epoch, {**cfg, "epochs": len(plan)}):
             metrics["log_z"] = log_z()
             metrics["valid_log_likelihood"] = float(-rbm.free_energy(v_valid).double().mean()) - metrics["log_z"]
             if metrics["valid_log_likelihood"] > best["valid"]:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from binlatent.softplus import softplus
+
 
 class RBM(nn.Module):
     """Binary-binary RBM with weights W (n_visible, n_hidden), visible bias a, hidden bias b."""
@@ -33,7 +35,7 @@ class RBM(nn.Module):
 
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """F(v) for v of shape (..., n_visible); returns shape (...)."""
-        return -(v @ self.a) - F.softplus(v @ self.W + self.b).sum(-1)
+        return -(v @ self.a) - softplus(v @ self.W + self.b).sum(-1)
 
     def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(v @ self.W + self.b)

@@ -166,9 +166,20 @@ def train_epochs(
 
 
 def history_arrays(history: list[dict[str, float]], prefix: str) -> dict[str, Any]:
-    """Training curves as arrays named `prefix/metric`."""
-    keys = history[0].keys() if history else []
-    return {f"{prefix}/{k}": [h[k] for h in history] for k in keys}
+    """Training curves as arrays named `prefix/metric`; NaN at epochs that did not score a metric (validation
+    runs every few epochs)."""
+    keys = dict.fromkeys(k for h in history for k in h)
+    return {f"{prefix}/{k}": [h.get(k, math.nan) for h in history] for k in keys}
+
+
+def validation_epoch(epoch: int, cfg: Mapping[str, Any]) -> bool:
+    """Whether epoch (0-based) scores the validation set: every cfg['valid_every'] epochs, and the last."""
+    return (epoch + 1) % cfg["valid_every"] == 0 or epoch + 1 == cfg["epochs"]
+
+
+def adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay, in torch's fused kernel (one pass over each parameter per step)."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
