@@ -14,6 +14,7 @@ import pytest
 import torch
 from helpers import SMOKE_MODELS, snakemake
 
+from binlatent import load_model
 from binlatent.io import load_checkpoint
 
 pytestmark = pytest.mark.workflow
@@ -77,11 +78,12 @@ def test_metrics_have_ais_with_band_beside_exact_log_z(smoke_run):
 
 def test_checkpoints_rebuild_the_trained_models(smoke_run):
     saved = load_checkpoint(smoke_run / "hybrid" / "model.pt")
-    assert saved["spec"]["name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
+    assert saved["model_args"]["spec"]["name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
+    assert saved["model_args"]["prior"] == {"kind": "rbm", "n_latent": 12, "n_hidden": 16}
     assert torch.isfinite(saved["model"]["prior.rbm.W"]).all()
-    scratch = load_checkpoint(smoke_run / "hybrid_scratch" / "model.pt")
-    assert scratch["spec"]["stage1"] is False and scratch["spec"]["stage2"] is False
-    assert load_checkpoint(smoke_run / "rbm_pixels" / "model.pt")["model"]["W"].shape == (784, 12)
+    scratch = load_model(smoke_run / "hybrid_scratch" / "model.pt")
+    assert scratch.spec.stage1 is False and scratch.spec.stage2 is False
+    assert load_model(smoke_run / "rbm_pixels" / "model.pt").rbm.W.shape == (784, 12)
 
 
 def test_figures_and_results_table(smoke_run):
@@ -132,9 +134,12 @@ def test_the_workflow_runs_on_the_users_own_file(tmp_path):
 
 
 def test_every_training_log_shows_each_epochs_progress(smoke_run):
-    """Each training stage logs every epoch: its losses, a validation score, the elapsed time and the ETA."""
-    progress = re.compile(r" epoch (\d+)/\d+ .*train_\w+=\S+ .*valid_\w+=\S+ .*elapsed=[\d.]+s eta=[\d.]+s$", re.M)
+    """Each training stage logs every epoch: its losses, the elapsed time and the ETA; and its validation score on
+    the epochs that score one (every valid_every epochs)."""
+    progress = re.compile(r" epoch (\d+)/\d+ .*train_\w+=\S+ .*elapsed=[\d.]+s eta=[\d.]+s$", re.M)
+    scored = re.compile(r" epoch \d+/\d+ .*valid_\w+=\S+ .*elapsed=", re.M)
     logs = [p for p in (smoke_run / "logs").glob("*.log") if p.stem.startswith(("pretrain_", "finetune_", "train_"))]
     assert len(logs) == 7
     for log in logs:
-        assert progress.findall(log.read_text())[:2] == ["1", "2"], log.name
+        text = log.read_text()
+        assert progress.findall(text)[:2] == ["1", "2"] and scored.search(text), log.name
