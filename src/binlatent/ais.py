@@ -21,6 +21,7 @@ import torch
 
 from binlatent.parallel import n_parts, run_parts, split
 from binlatent.rbm import RBM, Uniforms, base_rate_biases, bernoulli, log_partition_base
+from binlatent.softplus import log1p_exp_
 
 
 @dataclass
@@ -126,8 +127,8 @@ def anneal_group(
     v = v.to(**kw).clone()  # (n_runs, n_visible) chain state, overwritten in place each step
     x = torch.empty(n_runs, n_hidden, **kw)  # v W + b, then beta (v W + b), then p_k(h|v)
     magnitude = torch.empty(n_runs, n_hidden, **kw)  # |x|, then relu(x)
-    ratio = torch.empty(n_runs, n_hidden, **kw)  # (1 + exp(-beta |x|)) / (1 + exp(-beta_prev |x|)), then its log
-    denominator = torch.empty(n_runs, n_hidden, **kw)
+    log_term = torch.empty(n_runs, n_hidden, **kw)  # log(1 + exp(-beta |x|)), then the step's difference
+    log_term_prev = torch.empty(n_runs, n_hidden, **kw)  # log(1 + exp(-beta_prev |x|))
     h = torch.empty(n_runs, n_hidden, **kw)
     logits_v = torch.empty(n_runs, n_visible, **kw)
     u = torch.empty(n_runs * (n_hidden + n_visible), **kw)  # one draw per unit and step
@@ -140,14 +141,14 @@ def anneal_group(
         beta, beta_prev = betas[k], betas[k - 1]
         torch.mm(v, W, out=x).add_(b)  # (n_runs, n_hidden)
         # log p*_k(v) - log p*_{k-1}(v) = sum_j [softplus(beta x_j) - softplus(beta_prev x_j)] + (beta - beta_prev)
-        # v.(a - a0), with softplus(c x) = c relu(x) + log(1 + exp(-c |x|)) for c >= 0: the two log terms become
-        # the log of one ratio, formed elementwise before the sum so that float32 keeps its precision
+        # v.(a - a0), with softplus(c x) = c relu(x) + log(1 + exp(-c |x|)) for c >= 0; the difference is formed
+        # elementwise before the sum so that float32 keeps its precision
         torch.abs(x, out=magnitude)
-        torch.mul(magnitude, -beta, out=ratio).exp_().add_(1)
-        torch.mul(magnitude, -beta_prev, out=denominator).exp_().add_(1)
-        ratio.div_(denominator).log_().add_(torch.clamp(x, min=0, out=magnitude), alpha=beta - beta_prev)
+        log1p_exp_(torch.mul(magnitude, -beta, out=log_term))
+        log1p_exp_(torch.mul(magnitude, -beta_prev, out=log_term_prev))
+        log_term.sub_(log_term_prev).add_(torch.clamp(x, min=0, out=magnitude), alpha=beta - beta_prev)
         x.mul_(beta)
-        torch.sum(ratio, dim=-1, out=step).add_(torch.mv(v, delta_a, out=field), alpha=beta - beta_prev)
+        torch.sum(log_term, dim=-1, out=step).add_(torch.mv(v, delta_a, out=field), alpha=beta - beta_prev)
         log_w.add_(step)
         if k in trace_row:
             trace[trace_row[k]] = log_w.cpu().numpy()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from binlatent.softplus import softplus
+from binlatent.softplus import log1p_exp_, softplus
 
 MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on the logistics' log scales
 
@@ -26,7 +26,7 @@ class _BernoulliLogProb(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(logits, x)
         terms = torch.mul(logits, 1 - 2 * x).clamp_(min=0)  # relu(s l), in the broadcast shape
-        terms.add_(torch.abs(logits).neg_().exp_().add_(1).log_())  # + log(1 + exp(-|l|)), in the logits' shape
+        terms.add_(log1p_exp_(torch.abs(logits).neg_()))  # + log(1 + exp(-|l|)), in the logits' shape
         return terms.sum(-1).neg_()
 
     @staticmethod
