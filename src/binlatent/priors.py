@@ -17,7 +17,7 @@ registered in PRIORS.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -40,7 +40,7 @@ class LogZ:
     high: float
     method: str
     exact: float | None = None
-    ais: AISResult | None = None
+    ais: AISResult | None = field(default=None, repr=False)  # the runs' weights and traces
 
     @classmethod
     def normalised(cls) -> LogZ:
