@@ -36,13 +36,6 @@ class AISResult:
     trace_log_weights: np.ndarray  # (n_trace, n_runs)
     log_z_base: float
 
-    def as_dict(self, prefix: str) -> dict[str, float]:
-        return {
-            f"{prefix}log_z": self.log_z,
-            f"{prefix}log_z_low": self.log_z_low,
-            f"{prefix}log_z_high": self.log_z_high,
-        }
-
 
 def beta_schedule(intervals: Sequence[Sequence[float]]) -> torch.Tensor:
     """Betas from 0 to 1 given [[end, count], ...]: `count` evenly spaced betas up to each `end`."""

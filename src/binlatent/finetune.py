@@ -14,14 +14,6 @@ from binlatent.priors import LogZSettings
 from binlatent.training import Checkpointer, adamw, batches, train_epochs, validation_epoch
 
 
-def mean_bound(model: HybridModel, x: torch.Tensor, k: int, generator) -> float:
-    """Mean unnormalised L_K over the rows of x (log Z of an RBM prior not subtracted), nats."""
-    chunk = min(500, model.images_per_chunk(k))
-    with torch.no_grad():
-        total = sum(float(iwae_bound(model.log_weights(xb, k, generator)[0]).sum()) for xb in x.split(chunk))
-    return total / len(x)
-
-
 class JointTraining:
     """One model's joint training on L_K: the optimiser and the prior's persistent chains, with an epoch over the
     training images and the validation bound as separate steps."""
@@ -56,7 +48,8 @@ class JointTraining:
         """(mean L_K of the validation images minus log Z, log Z): log Z exact when small, else AIS with
         cfg['valid_ais'] from codes of the training images."""
         log_z = self.model.log_z(x_train, LogZSettings.per_epoch(self.cfg["valid_ais"]), self.generator).value
-        return mean_bound(self.model, x_valid, self.cfg["valid_K"], self.generator) - log_z, log_z
+        bound = self.model.unnormalised_log_likelihood(x_valid, self.cfg["valid_K"], self.generator).mean()
+        return float(bound) - log_z, log_z
 
 
 def train_on_bound(
@@ -81,7 +74,7 @@ def train_on_bound(
     def epoch_fn(epoch: int) -> dict[str, float]:
         train = training.epoch(x_train)
         metrics = {"train_bound_unnormalised": train}
-        if not validation_epoch(epoch, cfg):
+        if not validation_epoch(epoch, cfg["epochs"], cfg["valid_every"]):
             return metrics
         valid, log_z = training.validation(x_train, x_valid)
         if valid > best["bound"]:

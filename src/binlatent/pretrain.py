@@ -164,7 +164,7 @@ def fit_rbm(
         if exact:
             metrics["train_exact_log_likelihood"] = exact_log_likelihood(rbm, v_train)
             metrics["valid_exact_log_likelihood"] = exact_log_likelihood(rbm, v_valid)
-        if log_z is not None and validation_epoch(epoch, {**cfg, "epochs": len(plan)}):
+        if log_z is not None and validation_epoch(epoch, len(plan), cfg["valid_every"]):
             metrics["log_z"] = log_z()
             metrics["valid_log_likelihood"] = float(-rbm.free_energy(v_valid).double().mean()) - metrics["log_z"]
             if metrics["valid_log_likelihood"] > best["valid"]:

@@ -172,9 +172,9 @@ def history_arrays(history: list[dict[str, float]], prefix: str) -> dict[str, An
     return {f"{prefix}/{k}": [h.get(k, math.nan) for h in history] for k in keys}
 
 
-def validation_epoch(epoch: int, cfg: Mapping[str, Any]) -> bool:
-    """Whether epoch (0-based) scores the validation set: every cfg['valid_every'] epochs, and the last."""
-    return (epoch + 1) % cfg["valid_every"] == 0 or epoch + 1 == cfg["epochs"]
+def validation_epoch(epoch: int, n_epochs: int, every: int) -> bool:
+    """Whether epoch (0-based) of n_epochs scores the validation set: every `every` epochs, and the last."""
+    return (epoch + 1) % every == 0 or epoch + 1 == n_epochs
 
 
 def adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.AdamW:
