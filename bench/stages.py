@@ -25,7 +25,8 @@ except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from binlatent import stages  # noqa: E402
-from binlatent.paths import MODEL_FILES, Layout  # noqa: E402
+from binlatent.paths import MODEL_FILES, Layout, stack_below, stack_prefixes, stack_top_units  # noqa: E402
+from binlatent.pretrain import layer_settings  # noqa: E402
 from binlatent.variants import model_specs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,11 +70,14 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     timed("pretrain_autoencoder", stages.pretrain_autoencoder, config, data, stage1, codes,
           results.resume_state("pretrain_autoencoder"), threads)  # fmt: skip
     curves = {"stage1": codes}
-    for n_hidden in sorted({spec.rbm_hidden for spec in specs.values() if spec.stage2}):
-        job = f"pretrain_prior_h{n_hidden}"
-        curves[f"stage2_h{n_hidden}"] = results.prior_curves(n_hidden)
-        timed(job, stages.pretrain_prior, config, codes, results.prior(n_hidden), results.prior_curves(n_hidden),
-              results.resume_state(job), threads, n_hidden)  # fmt: skip
+    stacks = sorted({stack for spec in specs.values() if spec.stage2 for stack in stack_prefixes(spec.prior_layers)})
+    for stack in stacks:  # sorted: each layer after the one below it
+        job, below = f"pretrain_prior_{stack}", stack_below(stack)
+        layer = {**config, "prior": layer_settings(config["prior"], stack.count("-"))}
+        timed(job, stages.pretrain_prior, layer, results.prior_codes(below) if below else codes, results.prior(stack),
+              results.prior_curves(stack), results.prior_codes(stack), results.resume_state(job), threads,
+              stack_top_units(stack))  # fmt: skip
+        curves[f"stage2_{stack}"] = results.prior_curves(stack)
     models = {}
     for name, spec in specs.items():
         files = {kind: results.model(name, kind) for kind in MODEL_FILES}
@@ -84,7 +88,7 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
                   results.resume_state(job), threads)  # fmt: skip
         else:
             job = f"finetune_{name}"
-            prior = results.prior(spec.rbm_hidden) if spec.stage2 else None
+            prior = [results.prior(stack) for stack in stack_prefixes(spec.prior_layers)] if spec.stage2 else []
             timed(job, stages.finetune, cfg, data, stage1 if spec.stage1 else None, prior, files["checkpoint"],
                   files["curves"], results.resume_state(job), threads)  # fmt: skip
         timed(f"evaluate_{name}", stages.evaluate, config, data, files["checkpoint"], files["evaluation"],

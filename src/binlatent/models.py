@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from binlatent.deep_prior import DeepRBMPrior
 from binlatent.estimators import iwae_bound
 from binlatent.io import load_checkpoint, save_checkpoint
 from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
-from binlatent.priors import PRIORS, LogZ, LogZSettings, Prior
+from binlatent.priors import FactorisedPrior, GaussianPrior, LogZ, LogZSettings, Prior, RBMPrior
 from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, bernoulli
 from binlatent.variants import ModelSpec
 
@@ -33,6 +34,7 @@ DEFAULT_AIS = {"runs": 100, "schedule": [[0.5, 1000], [0.9, 4000], [1.0, 10000]]
 # over them stay in cache (16 times more ran half as fast).
 DECODER_OUTPUT_BUDGET = 1_000_000
 RAISE_CHAINS_PER_CALL = 2048  # reverse chains annealed as one batch: fewer steps than one call per image
+PRIORS: dict[str, type[Prior]] = {p.kind: p for p in (RBMPrior, DeepRBMPrior, FactorisedPrior, GaussianPrior)}
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,14 @@ class HybridModel(GenerativeModel):
     def log_weights(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """log w_k = log p(x|z_k) + log p*(z_k) - log q(z_k|x), z_k ~ q(.|x); also z and log q.
 
-        Shapes: (batch, K), (batch, K, n_latent), (batch, K). log p* is unnormalised for the RBM.
+        Shapes: (batch, K), (batch, K, n_latent), (batch, K). log p* is unnormalised for the RBM. For a deep prior
+        log p*(z_k) is its importance estimate from one sample h_k ~ q(h|z_k) of the upper layers, and the
+        returned log q is log q(z_k|x) + log q(h_k|z_k): the whole stack's, which the estimators' score terms use.
         """
         z, log_q = self.encoder.sample(x, k, generator)
-        log_w = self.decoder.log_prob(x, z) + self.prior.unnormalised_log_prob(z) - log_q
-        return log_w, z, log_q
+        log_prior, log_q_upper = self.prior.importance_log_prob(z, generator)
+        log_w = self.decoder.log_prob(x, z) + log_prior - log_q
+        return log_w, z, log_q + log_q_upper
 
     def images_per_chunk(self, k: int) -> int:
         """How many images to score at once with K codes each, so that the decoder's outputs stay within
@@ -229,7 +234,9 @@ def model_arguments(spec: ModelSpec, image: ImageFormat, network: Mapping[str, A
         prior = {"kind": "rbm", "n_latent": image.n_pixels, "n_hidden": spec.rbm_hidden}
         return {"spec": spec.as_dict(), "image": image.as_dict(), "network": None, "prior": prior}
     prior = {"kind": spec.prior, "n_latent": network["n_latent"]}
-    if spec.rbm_hidden:
+    if spec.prior_upper:
+        prior.update(kind=DeepRBMPrior.kind, n_hidden=list(spec.prior_layers))
+    elif spec.rbm_hidden:
         prior["n_hidden"] = spec.rbm_hidden
     return {"spec": spec.as_dict(), "image": image.as_dict(), "network": dict(network), "prior": prior}
 

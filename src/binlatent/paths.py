@@ -7,10 +7,32 @@ Arguments may be Snakemake wildcards such as "{model}"; the methods only join pa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 BENCHMARKS = "benchmarks"  # per-job Snakemake benchmark TSVs, one folder per run
 MODEL_FILES = {"checkpoint": "model.pt", "curves": "curves.h5", "evaluation": "evaluation.h5", "metrics": "metrics.csv"}
+
+
+def stack_name(layers: Sequence[int]) -> str:
+    """The name of a stack of prior layers by their hidden units, bottom first: [100, 50] -> 'h100-h50'."""
+    return "-".join(f"h{n}" for n in layers)
+
+
+def stack_prefixes(layers: Sequence[int]) -> list[str]:
+    """The names of the stack's first 1, 2, .. layers: each a pretraining job that stacks of the same bottom
+    layers share."""
+    return [stack_name(layers[: i + 1]) for i in range(len(layers))]
+
+
+def stack_below(stack: str) -> str:
+    """The stack under the top layer of `stack` ('' for one layer): h100-h50 -> h100."""
+    return stack.rpartition("-")[0]
+
+
+def stack_top_units(stack: str) -> int:
+    """The hidden units of the top layer of `stack`: h100-h50 -> 50."""
+    return int(stack.rpartition("-")[2].removeprefix("h"))
 
 
 @dataclass(frozen=True)
@@ -34,12 +56,17 @@ class Layout:
         """Stage one's binary codes of every split, with its training curves."""
         return self.path("stage1", "codes.h5")
 
-    def prior(self, n_hidden: int | str) -> str:
-        """Stage two's checkpoint of the RBM prior with n_hidden hidden units."""
-        return self.path("stage2", f"h{n_hidden}", "prior.pt")
+    def prior(self, stack: str) -> str:
+        """Stage two's checkpoint of the top RBM of the prior layers `stack` (see `stack_name`): h100 is an RBM
+        with 100 hidden units on the codes, h100-h50 one with 50 on that RBM's hidden units."""
+        return self.path("stage2", stack, "prior.pt")
 
-    def prior_curves(self, n_hidden: int | str) -> str:
-        return self.path("stage2", f"h{n_hidden}", "prior_curves.h5")
+    def prior_curves(self, stack: str) -> str:
+        return self.path("stage2", stack, "prior_curves.h5")
+
+    def prior_codes(self, stack: str) -> str:
+        """The hidden units of the top RBM of `stack` sampled on its data, every split: the next layer's data."""
+        return self.path("stage2", stack, "codes.h5")
 
     def model(self, name: str, kind: str) -> str:
         """A model's file of MODEL_FILES' `kind`: checkpoint, curves, evaluation or metrics."""

@@ -113,6 +113,21 @@ def binary_codes(encoder: Encoder, x: torch.Tensor, generator=None) -> tuple[tor
     return probs, bernoulli(probs, generator).to(torch.uint8)
 
 
+@torch.no_grad()
+def hidden_codes(rbm: RBM, v: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next layer's data from binary data v: p(h_j = 1|v) and one binary sample h ~ p(h|v) (uint8)."""
+    probs = rbm.hidden_probs(v)
+    return probs, bernoulli(probs, generator).to(torch.uint8)
+
+
+def layer_settings(prior: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """config['prior']'s training settings for the layer `depth` (0 = the bottom) with its entry of
+    prior.layer_overrides; without the layer sizes, so adding a layer on top changes no layer below."""
+    overrides = prior.get("layer_overrides", [])
+    settings = {k: v for k, v in prior.items() if k not in ("n_hidden", "layer_overrides")}
+    return {**settings, **(overrides[depth] if depth < len(overrides) else {})}
+
+
 def expand_schedule(schedule: Sequence[Mapping[str, Any]], lr: float) -> list[tuple[bool, int, float]]:
     """Per-epoch (persistent, k, learning rate) from phases like [{method: cd, k: 1, epochs: 10},
     {method: pcd, k: 1, epochs: 30, lr: 0.005}]; a phase without `lr` uses `lr`."""

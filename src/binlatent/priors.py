@@ -1,7 +1,9 @@
 """Priors over the code z, behind one interface: the RBM prior, the factorised Bernoulli and the Gaussian.
 
 p(z) = p*(z) / Z. Every prior gives
-- `unnormalised_log_prob(z)`: log p*(z), shape (...);
+- `unnormalised_log_prob(z)`: log p*(z), shape (...); and `importance_log_prob(z)`, the form the model's
+  importance weights use: log p*(z) itself, or for a prior with layers above z (the deep prior) an unbiased
+  importance estimate of it from one sample of those layers, with that sample's log q;
 - `sample(n, gibbs_steps, generator)`: n codes;
 - its part of the training signal: the weighted positive phase flows through `unnormalised_log_prob`
   in the bound; `negative_phase(chains, ...)` returns a surrogate whose gradient is -grad log Z, from
@@ -9,9 +11,9 @@ p(z) = p*(z) / Z. Every prior gives
 - `log_z(base_codes, how, ...)`: log Z with its uncertainty as a `LogZ`; the choice between exact
   enumeration and AIS is made in `rbm_log_z` alone;
 - `conservative_log_prob(z, ...)`: a stochastic lower bound on log p(z) where one is needed (RAISE);
-- `init_from_codes(code_means)` and `load_pretrained(saved)`: its start from the stage-one codes;
-A prior is rebuilt from its kind and sizes, `PRIORS[kind](n_latent=..., ...)`: a new prior is one new class
-registered in PRIORS.
+- `init_from_codes(code_means)` and `load_pretrained(layers)`: its start from the stage-one codes;
+A prior is rebuilt from its kind and sizes, `models.PRIORS[kind](n_latent=..., ...)`: a new prior is one new class
+registered there.
 """
 
 from __future__ import annotations
@@ -102,6 +104,11 @@ class Prior(nn.Module):
     def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
         raise NotImplementedError
 
+    def importance_log_prob(self, z: torch.Tensor, generator=None) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+        """(log of an unbiased estimate of p*(z), log q of the auxiliary sample it drew): here log p*(z) itself
+        and no sample (0)."""
+        return self.unnormalised_log_prob(z), 0.0
+
     def start_chains(self, n_chains: int, generator=None) -> torch.Tensor | None:
         """Persistent chains for the negative phase; None for a normalised prior."""
         return None
@@ -125,7 +132,8 @@ class Prior(nn.Module):
     def init_from_codes(self, code_means: torch.Tensor) -> None:
         """Start from the codes E_q[z] of the training images (the stage-one encoder's, when pretrained)."""
 
-    def load_pretrained(self, saved: Mapping[str, Any]) -> None:
+    def load_pretrained(self, layers: Sequence[Mapping[str, Any]]) -> None:
+        """Start from the stage-two checkpoints of its layers, bottom first."""
         raise ValueError(f"a {self.kind} prior has no pretraining stage of its own")
 
 
@@ -172,8 +180,9 @@ class RBMPrior(Prior):
         """Nothing here: the RBM is fitted to the stage-one codes by its own stage (pretrain_prior) and put in
         by `load_pretrained`; a spec without that stage starts from the RBM's initial weights."""
 
-    def load_pretrained(self, saved: Mapping[str, Any]) -> None:
-        self.rbm.load_state_dict(saved["rbm"])
+    def load_pretrained(self, layers: Sequence[Mapping[str, Any]]) -> None:
+        (layer,) = layers
+        self.rbm.load_state_dict(layer["rbm"])
 
 
 class FactorisedPrior(Prior):
@@ -217,6 +226,3 @@ class GaussianPrior(Prior):
     def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
         device = generator.device if generator is not None else None
         return torch.randn((n, self.n_latent), generator=generator, device=device)
-
-
-PRIORS: dict[str, type[Prior]] = {prior.kind: prior for prior in (RBMPrior, FactorisedPrior, GaussianPrior)}

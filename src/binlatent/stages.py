@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from binlatent.finetune import train_on_bound
 from binlatent.io import load_checkpoint, read_h5, save_checkpoint, write_h5, write_text
 from binlatent.models import build_model, load_model, model_arguments, save_model
 from binlatent.networks import ImageFormat, build_networks
-from binlatent.pretrain import binary_codes, fit_rbm, train_autoencoder
+from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
 from binlatent.priors import LogZSettings
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, history_arrays, select_device
@@ -33,6 +33,7 @@ log = logging.getLogger("binlatent")
 # One fixed offset per stage, so that each stage's random stream depends on the seed alone.
 STAGE_SEEDS = {"binarize": 0, "stage1": 1, "stage2": 2, "finetune": 3, "evaluate": 4, "figures": 5}
 Config = Mapping[str, Any]
+CODE_SPLITS = ["z_train", "z_valid", "z_test"]  # the binary codes of every split in a codes HDF5
 
 
 def setup(cfg: Config, stage: str, threads: int) -> tuple[torch.device, torch.Generator]:
@@ -95,17 +96,32 @@ def pretrain_autoencoder(
 
 
 def pretrain_prior(
-    cfg: Config, codes_path: str, ckpt_path: str, curves_path: str, state_path: str, threads: int, n_hidden: int
+    cfg: Config,
+    codes_path: str,
+    ckpt_path: str,
+    curves_path: str,
+    next_codes_path: str,
+    state_path: str,
+    threads: int,
+    n_hidden: int,
 ) -> None:
-    """Stage two: fit an RBM prior with `n_hidden` hidden units to the stage-one codes."""
+    """Stage two, one layer: fit an RBM with `n_hidden` hidden units to the binary codes of `codes_path` (the
+    stage-one codes, or the layer below's hidden units), and write its hidden units sampled on every split of
+    those codes: the data of the layer above."""
     device, generator = setup(cfg, "stage2", threads)
-    z = tensors(read_h5(codes_path, ["z_train", "z_valid"]), device)
+    z = tensors(read_h5(codes_path, CODE_SPLITS), device)
     rbm = RBM(z["z_train"].shape[1], n_hidden).to(device)
     t0 = time.perf_counter()
     resume = checkpointer(cfg, state_path, codes=codes_path)
     history, state = fit_rbm(rbm, z["z_train"], z["z_valid"], cfg["prior"], generator, resume)
     seconds = time.perf_counter() - t0
+    rbm.load_state_dict(state)
+    next_codes = {}
+    for key, codes in z.items():
+        split = key.removeprefix("z_")
+        next_codes[f"q_{split}"], next_codes[f"z_{split}"] = hidden_codes(rbm, codes, generator)
     write_h5(curves_path, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
+    write_h5(next_codes_path, next_codes, cfg, {"train_seconds": seconds})
     save_checkpoint(ckpt_path, {"rbm": state, "train_seconds": seconds}, cfg)
     resume.finish()
 
@@ -148,13 +164,14 @@ def finetune(
     cfg: Config,
     data_path: str,
     stage1_path: str | None,
-    prior_path: str | None,
+    prior_paths: Sequence[str],
     ckpt_path: str,
     curves_path: str,
     state_path: str,
     threads: int,
 ) -> None:
-    """Joint training on the bound, from the pretrained parts the spec names (or from scratch)."""
+    """Joint training on the bound, from the pretrained parts the spec names (or from scratch): the stage-one
+    autoencoder and the stage-two checkpoints of the prior's layers, bottom first."""
     device, generator = setup(cfg, "finetune", threads)
     spec = ModelSpec(**cfg["spec"])
     x = splits(data_path, device)
@@ -165,15 +182,16 @@ def finetune(
         model.encoder.load_state_dict(saved["encoder"])
         model.decoder.load_state_dict(saved["decoder"])
         pretrain_seconds += saved["train_seconds"]
-    if prior_path:
-        saved = load_checkpoint(prior_path)
-        model.prior.load_pretrained(saved)
-        pretrain_seconds += saved["train_seconds"]
+    if prior_paths:
+        layers = [load_checkpoint(path) for path in prior_paths]
+        model.prior.load_pretrained(layers)
+        pretrain_seconds += sum(layer["train_seconds"] for layer in layers)
     model.to(device)
     with torch.no_grad():
         model.prior.init_from_codes(model.encoder.code_mean(x["train"]))
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path, data=data_path, stage1=stage1_path, prior=prior_path)
+    prior_inputs = {f"prior_{i}": path for i, path in enumerate(prior_paths)}
+    resume = checkpointer(cfg, state_path, data=data_path, stage1=stage1_path, **prior_inputs)
     history, best_state = train_on_bound(
         model, x["train"], x["valid"], finetune_config(cfg["finetune"], spec), generator, resume
     )

@@ -31,8 +31,22 @@ class ModelSpec:
     stage2: bool  # starts from the stage-two RBM (rbm prior only)
     estimator: str  # encoder gradient: vimco | rws, or reparam for Gaussian latents; empty for the pixel RBM
     K: int  # importance samples per image in training; 0 for the pixel RBM
-    rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM); 0 when there is none
+    rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM), the first of a deep prior; 0 when there is none
     lr: float  # fine-tuning step of the encoder and decoder; 0 for the pixel RBM (trained by config['pixel_rbm'])
+    prior_upper: tuple[int, ...] = ()  # hidden units of the RBMs stacked above the first (a deep prior)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prior_upper", tuple(int(n) for n in self.prior_upper))
+
+    @property
+    def prior_layers(self) -> tuple[int, ...]:
+        """Hidden units of every RBM of the prior, bottom first; () without an RBM."""
+        return (self.rbm_hidden, *self.prior_upper) if self.rbm_hidden else ()
+
+    @property
+    def prior_depth(self) -> int:
+        """The number of RBMs in the prior's stack (0 without an RBM prior)."""
+        return len(self.prior_layers) if self.prior == "rbm" else 0
 
     @property
     def pretraining(self) -> str:
@@ -62,14 +76,18 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
     K = 0 if prior == "pixels" else int(raw.get("K", config["finetune"]["K"]))
     if estimator == "vimco" and K < 2:
         raise ModelSpecError(f"{where}: VIMCO needs K >= 2 importance samples, got {K}")
-    default_hidden = {"rbm": config["prior"]["n_hidden"][0], "pixels": config["pixel_rbm"]["n_hidden"]}
-    rbm_hidden = int(raw.get("rbm_hidden", default_hidden.get(prior, 0)))
-    if rbm_hidden and prior not in default_hidden:
+    default_hidden = {"rbm": config["prior"]["n_hidden"], "pixels": config["pixel_rbm"]["n_hidden"]}
+    layers = raw.get("rbm_hidden", default_hidden.get(prior, []))
+    layers = [int(n) for n in (layers if isinstance(layers, list | tuple) else [layers])]
+    if layers and prior not in default_hidden:
         raise ModelSpecError(f"{where}: rbm_hidden applies to an RBM prior or pixel RBM, not prior {prior}")
+    if len(layers) > 1 and prior != "rbm":
+        raise ModelSpecError(f"{where}: an RBM on pixels has one hidden layer; give rbm_hidden as one number")
     if "lr" in raw and prior == "pixels":
         raise ModelSpecError(f"{where}: an RBM on pixels is trained with pixel_rbm.lr; remove 'lr'")
     lr = 0.0 if prior == "pixels" else float(raw.get("lr", config["finetune"]["lr"]))
-    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden, lr)
+    rbm_hidden = layers[0] if layers else 0
+    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]))
 
 
 def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
@@ -87,7 +105,7 @@ def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, A
     return cfg
 
 
-ABLATION_AXES = ("pretraining", "estimator", "K", "rbm_hidden")
+ABLATION_AXES = ("pretraining", "estimator", "K", "rbm_hidden", "prior_depth")
 
 
 def ablation_axis(spec: ModelSpec, reference: ModelSpec) -> str | None:

@@ -4,7 +4,8 @@ binlatent.paths; each rule's params name the config sections its job reads."""
 import re
 
 from binlatent.datasets.base import DOWNLOADED
-from binlatent.paths import MODEL_FILES, Layout
+from binlatent.paths import MODEL_FILES, Layout, stack_below, stack_prefixes
+from binlatent.pretrain import layer_settings
 from binlatent.variants import model_specs
 
 RESULTS = Layout(config["outdir"])
@@ -15,7 +16,14 @@ MODELS = list(SPECS)
 LATENT_MODELS = [name for name, spec in SPECS.items() if spec.prior != "pixels"]
 PIXEL_MODELS = [name for name, spec in SPECS.items() if spec.prior == "pixels"]
 USES_STAGE1 = any(spec.stage1 for spec in SPECS.values())
-PRIOR_SIZES = sorted({spec.rbm_hidden for spec in SPECS.values() if spec.stage2})
+PRIOR_STACKS = sorted(
+    {
+        stack
+        for spec in SPECS.values()
+        if spec.stage2
+        for stack in stack_prefixes(spec.prior_layers)
+    }
+)  # every layer the models' stage-two stacks need, once: h100, h100-h50, ...
 ENV = "../../envs/pipeline.yaml"
 
 
@@ -26,7 +34,7 @@ def one_of(names):
 
 wildcard_constraints:
     model=one_of(MODELS),
-    n_hidden=r"\d+",
+    stack=r"h\d+(-h\d+)*",
 
 
 def resource(rule_name, key):
@@ -55,8 +63,24 @@ def pretrained_inputs(wildcards):
     if spec.stage1:
         files["stage1"] = rules.pretrain_autoencoder.output.checkpoint
     if spec.stage2:
-        files["prior"] = RESULTS.prior(spec.rbm_hidden)
+        files["prior"] = [
+            RESULTS.prior(stack) for stack in stack_prefixes(spec.prior_layers)
+        ]
     return files
+
+
+def layer_below_codes(wildcards):
+    """The data of the prior layer `stack`: the stage-one codes for the first, else the layer below's hidden
+    units."""
+    below = stack_below(wildcards.stack)
+    return (
+        RESULTS.prior_codes(below) if below else rules.pretrain_autoencoder.output.codes
+    )
+
+
+def prior_layer_config(wildcards):
+    """The training settings of the prior layer `stack` (binlatent.pretrain.layer_settings)."""
+    return layer_settings(config["prior"], wildcards.stack.count("-"))
 
 
 def model_spec(wildcards):
@@ -73,12 +97,12 @@ def model_outputs(wildcards=None):
 
 
 def pretraining_curves(wildcards=None):
-    """Curves of the pretraining stages the run's models use, keyed stage1, stage2_h<n_hidden>."""
+    """Curves of the pretraining stages the run's models use, keyed stage1, stage2_<stack>."""
     files = {}
     if USES_STAGE1:
         files["stage1"] = rules.pretrain_autoencoder.output.codes
-    for n_hidden in PRIOR_SIZES:
-        files[f"stage2_h{n_hidden}"] = RESULTS.prior_curves(n_hidden)
+    for stack in PRIOR_STACKS:
+        files[f"stage2_{stack}"] = RESULTS.prior_curves(stack)
     return files
 
 

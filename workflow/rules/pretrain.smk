@@ -27,17 +27,20 @@ rule pretrain_autoencoder:
         "../scripts/pretrain_autoencoder.py"
 
 
-# Stage two fits an RBM prior with {n_hidden} hidden units to the codes (one per size the models use).
+# Stage two, one job per layer: the RBM on top of the prior layers {stack} (h100: 100 hidden units on the
+# codes; h100-h50: 50 hidden units on that RBM's hidden units) fitted to the layer below's codes. Stacks that
+# share their bottom layers share those jobs.
 rule pretrain_prior:
     input:
-        codes=rules.pretrain_autoencoder.output.codes,
+        codes=layer_below_codes,
     output:
-        checkpoint=RESULTS.prior("{n_hidden}"),
-        curves=RESULTS.prior_curves("{n_hidden}"),
+        checkpoint=RESULTS.prior("{stack}"),
+        curves=RESULTS.prior_curves("{stack}"),
+        codes=RESULTS.prior_codes("{stack}"),
     log:
-        RESULTS.log("pretrain_prior_h{n_hidden}"),
+        RESULTS.log("pretrain_prior_{stack}"),
     benchmark:
-        RESULTS.benchmark("pretrain_prior_h{n_hidden}")
+        RESULTS.benchmark("pretrain_prior_{stack}")
     priority: 10
     conda:
         ENV
@@ -47,8 +50,8 @@ rule pretrain_prior:
         runtime=resource("pretrain_prior", "runtime"),
         gpu=resource("pretrain_prior", "gpu"),
     params:
-        state=RESULTS.resume_state("pretrain_prior_h{n_hidden}"),
-        prior=config["prior"],
+        state=RESULTS.resume_state("pretrain_prior_{stack}"),
+        prior=prior_layer_config,
         seed=config["seed"],
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],

@@ -9,7 +9,7 @@ run_logged(
         declared_config(snakemake),
         snakemake.input.data,
         snakemake.input.get("stage1"),
-        snakemake.input.get("prior"),
+        list(snakemake.input.get("prior", [])),
         snakemake.output.checkpoint,
         snakemake.output.curves,
         snakemake.params.state,

@@ -1,6 +1,7 @@
-"""Stage two: an RBM prior of n_hidden hidden units fitted to the stage-one codes; writes checkpoint and curves."""
+"""Stage two, one layer: an RBM fitted to the codes below it; writes checkpoint, curves and the next layer's codes."""
 
 from binlatent import stages
+from binlatent.paths import stack_top_units
 from binlatent.script import declared_config, run_logged
 
 run_logged(
@@ -10,8 +11,9 @@ run_logged(
         snakemake.input.codes,
         snakemake.output.checkpoint,
         snakemake.output.curves,
+        snakemake.output.codes,
         snakemake.params.state,
         snakemake.threads,
-        int(snakemake.wildcards.n_hidden),
+        stack_top_units(snakemake.wildcards.stack),
     ),
 )
