@@ -24,6 +24,16 @@ def snakemake(*args: str, timeout: int = 600, env: dict[str, str] | None = None)
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def planned_jobs(out: Path, *configfiles: Path | str) -> set[str]:
+    """The jobs `snakemake -n` plans for the smoke config with `configfiles` merged over it, named by their logs."""
+    import re
+
+    files = [str(f) for f in configfiles]
+    result = snakemake("-n", "--configfile", "configs/smoke.yaml", *files, "--config", f"outdir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(re.findall(r"log: \S+/logs/(\S+)\.log", result.stdout + result.stderr))
+
+
 def metrics(out: Path, model: str) -> pd.DataFrame:
     """A model's metrics.csv from the run in `out`, without its wall times."""
     return pd.read_csv(out / model / "metrics.csv").drop(columns=WALL_TIMES)

@@ -3,12 +3,10 @@ in every top-level section of the config, `snakemake -n` on a finished smoke run
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 import yaml
-from helpers import SMOKE_MODELS, snakemake
+from helpers import SMOKE_MODELS, planned_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -48,13 +46,6 @@ def test_every_top_level_section_is_covered():
     assert set(CHANGES) == set(SCHEMA_SECTIONS)
 
 
-def planned_jobs(out, override_file) -> set[str]:
-    """The jobs `snakemake -n` plans for the smoke config with the override merged over it, named by their logs."""
-    result = snakemake("-n", "--configfile", "configs/smoke.yaml", str(override_file), "--config", f"outdir={out}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return set(re.findall(r"log: \S+/logs/(\S+)\.log", result.stdout + result.stderr))
-
-
 @pytest.mark.parametrize("section", list(CHANGES))
 def test_a_changed_value_reruns_exactly_the_jobs_that_depend_on_it(section, smoke_run, tmp_path):
     change, expected = CHANGES[section]
@@ -68,3 +59,14 @@ def test_a_changed_value_reruns_exactly_the_jobs_that_depend_on_it(section, smok
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump(change))
     assert planned_jobs(out, override) == expected
+
+
+def test_a_layer_added_on_top_reruns_no_layer_below(smoke_run, tmp_path):
+    """prior.n_hidden [16] -> [16, 8]: one new pretraining job on top of the finished h16 layer, and the models
+    with that prior (the hybrid, and the one from scratch, which has no pretraining job); the bottom layer and stage
+    one stay."""
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"prior": {"n_hidden": [16, 8]}}))
+    deep_models = {f"{job}_{m}" for job in ("finetune", "evaluate") for m in ("hybrid", "hybrid_scratch")}
+    expected = {"pretrain_prior_h16-h8", *deep_models, "figures"}
+    assert planned_jobs(smoke_run, override) == expected

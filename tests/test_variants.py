@@ -47,6 +47,8 @@ def test_default_models_resolve_to_the_baselines_of_the_table():
         ({"prior": "factorised", "rbm_hidden": 50}, "rbm_hidden applies to an RBM prior or pixel RBM"),
         ({"prior": "factorised", "stage2": True}, "stage2 fits an RBM prior"),
         ({"prior": "pixels", "lr": 0.01}, "trained with pixel_rbm.lr"),
+        ({"prior": "pixels", "rbm_hidden": [20, 10]}, "an RBM on pixels has one hidden layer"),
+        ({"prior": "gaussian", "stage1_init": "rbm_stack"}, "this model has no stage one"),
     ],
 )
 def test_impossible_specs_are_refused_with_the_models_name(raw, message):
@@ -64,16 +66,25 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
             "two_changes": {"prior": "rbm", "K": 50, "rbm_hidden": 25},
             "own_step": {"prior": "rbm", "lr": 0.01},  # a tuned step size is not an ablated choice
             "factorised": {"prior": "factorised"},
+            "deep": {"prior": "rbm", "rbm_hidden": [100, 100]},
+            "deep3": {"prior": "rbm", "rbm_hidden": [100, 100, 50]},
+            "stack_init": {"prior": "rbm", "stage1_init": "rbm_stack"},
         }
     )
     axes = {name: ablation_axis(spec, s["hybrid"]) for name, spec in s.items()}
     assert axes == {"hybrid": None, "rws": "estimator", "k50": "K", "stage1_only": "pretraining",
-                    "two_changes": None, "own_step": None, "factorised": None}  # fmt: skip
-    metrics = pd.DataFrame({"model": list(s), "test_ll": [-100, -101, -99, -105, -98, -97, -110], "test_ll_se": 1.0})
+                    "two_changes": None, "own_step": None, "factorised": None, "deep": "prior_depth",
+                    "deep3": "prior_depth", "stack_init": "stage1_init"}  # fmt: skip
+    assert s["deep3"].prior_layers == (100, 100, 50) and s["deep3"].prior_kind == "deep_rbm"
+    assert s["hybrid"].prior_kind == "rbm" and s["stack_init"].pretraining_label.endswith("from an RBM stack")
+    lls = [-100, -101, -99, -105, -98, -97, -110, -96, -95, -99.5]
+    metrics = pd.DataFrame({"model": list(s), "test_ll": lls, "test_ll_se": 1.0})
     panels = ablation_panels(metrics, s, "hybrid")
     assert panels["K"] == [("10", -100.0, 1.0), ("50", -99.0, 1.0)]
     assert panels["pretraining"] == [("stage 1", -105.0, 1.0), ("stages 1+2", -100.0, 1.0)]
-    assert set(panels) == {"estimator", "K", "pretraining"}
+    assert panels["prior_depth"] == [("1", -100.0, 1.0), ("2", -96.0, 1.0), ("3", -95.0, 1.0)]
+    assert panels["stage1_init"] == [("random", -100.0, 1.0), ("rbm_stack", -99.5, 1.0)]
+    assert set(panels) == {"estimator", "K", "pretraining", "prior_depth", "stage1_init"}
 
 
 def test_gaussian_encoder_and_prior_densities_match_torch_distributions(generator):

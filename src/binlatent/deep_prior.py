@@ -136,13 +136,11 @@ class DeepRBMPrior(Prior):
             recognition.bias.copy_(rbm.b)
         self.top.load_state_dict(rbms[-1].state_dict())
 
-    def load_pretrained(self, saved: Sequence[Mapping[str, Any]]) -> None:
+    def load_pretrained(self, layers: Sequence[Mapping[str, Any]]) -> None:
         """The stage-two checkpoints of the layers, bottom first."""
-        rbms = []
-        for layer in saved:
-            rbm = RBM(*layer["rbm"]["W"].shape)
+        rbms = [RBM(*layer["rbm"]["W"].shape) for layer in layers]
+        for rbm, layer in zip(rbms, layers, strict=True):
             rbm.load_state_dict(layer["rbm"])
-            rbms.append(rbm)
         self.init_from_rbms(rbms)
 
 

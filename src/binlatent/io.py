@@ -139,6 +139,12 @@ def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str
         return {k: f[k][()] for k in keys}
 
 
+def read_h5_names(path: str | os.PathLike) -> list[str]:
+    """The names of every dataset in an HDF5 file, groups joined by '/'."""
+    with h5py.File(path, "r") as f:
+        return _dataset_names(f)
+
+
 def read_h5_attrs(path: str | os.PathLike) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         return dict(f.attrs)

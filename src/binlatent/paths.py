@@ -14,6 +14,14 @@ BENCHMARKS = "benchmarks"  # per-job Snakemake benchmark TSVs, one folder per ru
 MODEL_FILES = {"checkpoint": "model.pt", "curves": "curves.h5", "evaluation": "evaluation.h5", "metrics": "metrics.csv"}
 
 
+STAGE1_INITS = ("random", "rbm_stack")  # how stage one's networks start: stage1.init, or a model's `init`
+
+
+def stage1_variant(init: str) -> str:
+    """The suffix of the stage-one and stage-two folders for stage one's start: '' (random) or '-rbm_stack'."""
+    return "" if init == "random" else f"-{init}"
+
+
 def stack_name(layers: Sequence[int]) -> str:
     """The name of a stack of prior layers by their hidden units, bottom first: [100, 50] -> 'h100-h50'."""
     return "-".join(f"h{n}" for n in layers)
@@ -48,25 +56,31 @@ class Layout:
         """The data stage's HDF5 of the splits."""
         return self.path("data", f"{dataset}.h5")
 
-    def autoencoder(self) -> str:
-        """Stage one's checkpoint."""
-        return self.path("stage1", "autoencoder.pt")
+    def autoencoder(self, variant: str = "") -> str:
+        """Stage one's checkpoint; `variant` (see `stage1_variant`) names a start other than random weights."""
+        return self.path(f"stage1{variant}", "autoencoder.pt")
 
-    def codes(self) -> str:
+    def codes(self, variant: str = "") -> str:
         """Stage one's binary codes of every split, with its training curves."""
-        return self.path("stage1", "codes.h5")
+        return self.path(f"stage1{variant}", "codes.h5")
 
-    def prior(self, stack: str) -> str:
+    def encoder_rbm(self, layer: int | str, file: str = "rbm.pt") -> str:
+        """The RBM stack that starts stage one's networks (stage1.init: rbm_stack): layer 1 on the pixels, each
+        next on the hidden units of the one below; `file` rbm.pt, curves.h5 or codes.h5 (the next layer's data)."""
+        return self.path(f"stage1{stage1_variant('rbm_stack')}", f"rbm{layer}", file)
+
+    def prior(self, stack: str, variant: str = "") -> str:
         """Stage two's checkpoint of the top RBM of the prior layers `stack` (see `stack_name`): h100 is an RBM
-        with 100 hidden units on the codes, h100-h50 one with 50 on that RBM's hidden units."""
-        return self.path("stage2", stack, "prior.pt")
+        with 100 hidden units on the codes, h100-h50 one with 50 on that RBM's hidden units; on the codes of
+        stage one's `variant`."""
+        return self.path(f"stage2{variant}", stack, "prior.pt")
 
-    def prior_curves(self, stack: str) -> str:
-        return self.path("stage2", stack, "prior_curves.h5")
+    def prior_curves(self, stack: str, variant: str = "") -> str:
+        return self.path(f"stage2{variant}", stack, "prior_curves.h5")
 
-    def prior_codes(self, stack: str) -> str:
+    def prior_codes(self, stack: str, variant: str = "") -> str:
         """The hidden units of the top RBM of `stack` sampled on its data, every split: the next layer's data."""
-        return self.path("stage2", stack, "codes.h5")
+        return self.path(f"stage2{variant}", stack, "codes.h5")
 
     def model(self, name: str, kind: str) -> str:
         """A model's file of MODEL_FILES' `kind`: checkpoint, curves, evaluation or metrics."""

@@ -68,8 +68,8 @@ def plot_reconstructions(rows: Mapping[str, np.ndarray], shape: Sequence[int], p
 
 
 def plot_training_curves(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path) -> None:
-    """One panel per stage, every curve against the epoch: `curves` maps 'stage1', 'stage2_h<n>' and
-    each model's name to its named series."""
+    """One panel per stage, every curve against the epoch: `curves` maps the pretraining stages ('stage1...',
+    'stage2..._h<n>...') and each model's name to its named series."""
     models = {k: c for k, c in curves.items() if not k.startswith("stage")}
 
     def pick(prefix: str, word: str) -> dict[str, np.ndarray]:
@@ -77,7 +77,7 @@ def plot_training_curves(curves: Mapping[str, Mapping[str, np.ndarray]], path: s
 
     panels = {
         "stage 1: autoencoder": ("nats per image", pick("stage1", "nll")),
-        "stage 2: RBM prior": ("squared error per code", pick("stage2", "reconstruction")),
+        "RBMs: stage 2 prior, stage 1 stack": ("squared error per example", pick("stage", "reconstruction")),
         "each model: validation score": (
             "nats per image",
             {

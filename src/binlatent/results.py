@@ -36,7 +36,13 @@ RESULT_COLUMNS = [
     "source",
     "binarisation",
 ]
-PRIOR_LABELS = {"rbm": "RBM", "factorised": "factorised Bernoulli", "gaussian": "Gaussian N(0, I)", "pixels": "-"}
+PRIOR_LABELS = {
+    "rbm": "RBM",
+    "deep_rbm": "deep RBM (DBN)",
+    "factorised": "factorised Bernoulli",
+    "gaussian": "Gaussian N(0, I)",
+    "pixels": "-",
+}
 
 
 def results_table(metrics: pd.DataFrame, pixels: str = "binary") -> pd.DataFrame:

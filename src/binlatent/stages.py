@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import datasets, plots, results
+from binlatent import datasets, plots, rbm_stack, results
 from binlatent.evaluate import add_bits_per_dim, evaluate_model
 from binlatent.finetune import train_on_bound
-from binlatent.io import load_checkpoint, read_h5, save_checkpoint, write_h5, write_text
+from binlatent.io import load_checkpoint, read_h5, read_h5_names, save_checkpoint, write_h5, write_text
 from binlatent.models import build_model, load_model, model_arguments, save_model
 from binlatent.networks import ImageFormat, build_networks
 from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
@@ -65,6 +65,14 @@ def checkpointer(cfg: Config, state_path: str, **inputs: str | None) -> Checkpoi
     return Checkpointer(state_path, cfg["checkpoint_every"], cfg, {k: v for k, v in inputs.items() if v})
 
 
+def load_rbm(path: str) -> RBM:
+    """An RBM from a stage-two or RBM-stack checkpoint."""
+    state = load_checkpoint(path)["rbm"]
+    rbm = RBM(*state["W"].shape)
+    rbm.load_state_dict(state)
+    return rbm
+
+
 def binarize(cfg: Config, out_path: str) -> None:
     """Load the configured dataset, split it, binarise binary images with a fixed seed, write one HDF5 file."""
     raw = datasets.load_dataset(cfg)
@@ -75,15 +83,26 @@ def binarize(cfg: Config, out_path: str) -> None:
 
 
 def pretrain_autoencoder(
-    cfg: Config, data_path: str, ckpt_path: str, codes_path: str, state_path: str, threads: int
+    cfg: Config,
+    data_path: str,
+    ckpt_path: str,
+    codes_path: str,
+    state_path: str,
+    threads: int,
+    rbm_paths: Sequence[str] = (),
 ) -> None:
-    """Stage one: train the autoencoder, write its checkpoint and the binary codes of every split."""
+    """Stage one: train the autoencoder, write its checkpoint and the binary codes of every split; from random
+    weights, or unrolled from the RBM stack in `rbm_paths` (bottom first) when stage1.init is rbm_stack."""
     device, generator = setup(cfg, "stage1", threads)
     x = splits(data_path, device)
     image = image_format(data_path)
-    encoder, decoder = (m.to(device) for m in build_networks(image, cfg["network"]))
+    encoder, decoder = build_networks(image, cfg["network"])
+    if rbm_paths:
+        rbm_stack.stack_sizes(image, cfg["network"])  # a config the stack cannot start stops here, with its fix
+        rbm_stack.unroll(encoder, decoder, [load_rbm(path) for path in rbm_paths])
+    encoder, decoder = encoder.to(device), decoder.to(device)
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path, data=data_path)
+    resume = checkpointer(cfg, state_path, data=data_path, **{f"rbm_{i}": p for i, p in enumerate(rbm_paths)})
     history = train_autoencoder(encoder, decoder, x["train"], x["valid"], cfg["stage1"], generator, resume)
     seconds = time.perf_counter() - t0
     codes = {}
@@ -95,25 +114,27 @@ def pretrain_autoencoder(
     resume.finish()
 
 
-def pretrain_prior(
-    cfg: Config,
-    codes_path: str,
-    ckpt_path: str,
-    curves_path: str,
-    next_codes_path: str,
-    state_path: str,
-    threads: int,
-    n_hidden: int,
-) -> None:
-    """Stage two, one layer: fit an RBM with `n_hidden` hidden units to the binary codes of `codes_path` (the
-    stage-one codes, or the layer below's hidden units), and write its hidden units sampled on every split of
-    those codes: the data of the layer above."""
-    device, generator = setup(cfg, "stage2", threads)
-    z = tensors(read_h5(codes_path, CODE_SPLITS), device)
+def layer_data(path: str, device: torch.device) -> dict[str, torch.Tensor]:
+    """The binary data of an RBM layer, keyed z_train, z_valid, z_test: a codes HDF5 (stage one's, or a layer's
+    hidden units), or the data stage's file (the pixels, binary images only)."""
+    if "z_train" in read_h5_names(path):
+        return tensors(read_h5(path, CODE_SPLITS), device)
+    if datasets.pixel_kind(path) != "binary":
+        raise datasets.DataError(f"{path}: an RBM stack on the pixels needs binary images: use stage1.init: random")
+    return {f"z_{split}": x for split, x in splits(path, device).items()}
+
+
+def fit_rbm_layer(
+    cfg: Config, data_path: str, ckpt_path: str, curves_path: str, next_path: str, state_path: str, n_hidden: int,
+    device: torch.device, generator: torch.Generator,
+) -> None:  # fmt: skip
+    """Fit an RBM with `n_hidden` hidden units to the binary data of `data_path` with cfg['rbm'], and write its
+    checkpoint, curves and its hidden units sampled on every split of that data: the next layer's data."""
+    z = layer_data(data_path, device)
     rbm = RBM(z["z_train"].shape[1], n_hidden).to(device)
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path, codes=codes_path)
-    history, state = fit_rbm(rbm, z["z_train"], z["z_valid"], cfg["prior"], generator, resume)
+    resume = checkpointer(cfg, state_path, data=data_path)
+    history, state = fit_rbm(rbm, z["z_train"], z["z_valid"], cfg["rbm"], generator, resume)
     seconds = time.perf_counter() - t0
     rbm.load_state_dict(state)
     next_codes = {}
@@ -121,9 +142,29 @@ def pretrain_prior(
         split = key.removeprefix("z_")
         next_codes[f"q_{split}"], next_codes[f"z_{split}"] = hidden_codes(rbm, codes, generator)
     write_h5(curves_path, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
-    write_h5(next_codes_path, next_codes, cfg, {"train_seconds": seconds})
+    write_h5(next_path, next_codes, cfg, {"train_seconds": seconds})
     save_checkpoint(ckpt_path, {"rbm": state, "train_seconds": seconds}, cfg)
     resume.finish()
+
+
+def pretrain_prior(
+    cfg: Config, codes_path: str, ckpt_path: str, curves_path: str, next_path: str, state_path: str, threads: int,
+    n_hidden: int,
+) -> None:  # fmt: skip
+    """Stage two, one layer of the prior: an RBM fitted to the stage-one codes or to the layer below's hidden
+    units (`codes_path`), with cfg['rbm'] (the layer's settings of config['prior'])."""
+    device, generator = setup(cfg, "stage2", threads)
+    fit_rbm_layer(cfg, codes_path, ckpt_path, curves_path, next_path, state_path, n_hidden, device, generator)
+
+
+def pretrain_encoder_rbm(
+    cfg: Config, data_path: str, ckpt_path: str, curves_path: str, next_path: str, state_path: str, threads: int,
+    n_hidden: int,
+) -> None:  # fmt: skip
+    """One RBM of the stack that starts stage one (stage1.init: rbm_stack): on the pixels (`data_path`, the data
+    stage's file) or on the layer below's hidden units, with cfg['rbm'] (config['stage1']['rbm_stack'])."""
+    device, generator = setup(cfg, "stage1", threads)
+    fit_rbm_layer(cfg, data_path, ckpt_path, curves_path, next_path, state_path, n_hidden, device, generator)
 
 
 def train_pixel_rbm(
@@ -211,11 +252,11 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
     metrics, arrays = evaluate_model(model, x["test"], x["train"], cfg["evaluate"], generator)
     metrics.update(
         model=spec.name,
-        prior=spec.prior,
-        pretraining=spec.pretraining,
+        prior=spec.prior_kind,
+        pretraining=spec.pretraining_label,
         estimator=spec.estimator,
         train_K=spec.K,
-        rbm_hidden=spec.rbm_hidden,
+        rbm_hidden="-".join(str(n) for n in spec.prior_layers) or spec.rbm_hidden,
         n_params=sum(p.numel() for p in model.parameters()),
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,

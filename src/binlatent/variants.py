@@ -34,6 +34,7 @@ class ModelSpec:
     rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM), the first of a deep prior; 0 when there is none
     lr: float  # fine-tuning step of the encoder and decoder; 0 for the pixel RBM (trained by config['pixel_rbm'])
     prior_upper: tuple[int, ...] = ()  # hidden units of the RBMs stacked above the first (a deep prior)
+    stage1_init: str = "random"  # how stage one's networks start: random | rbm_stack (an RBM stack, unrolled)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior_upper", tuple(int(n) for n in self.prior_upper))
@@ -51,6 +52,17 @@ class ModelSpec:
     @property
     def pretraining(self) -> str:
         return PRETRAINING_LABELS[(self.stage1, self.stage2)]
+
+    @property
+    def pretraining_label(self) -> str:
+        """The pretraining for the results table: the stages, and the RBM stack stage one starts from."""
+        stack = ", stage 1 from an RBM stack" if self.stage1 and self.stage1_init == "rbm_stack" else ""
+        return self.pretraining + stack
+
+    @property
+    def prior_kind(self) -> str:
+        """The prior's kind in the results: 'deep_rbm' for a stack of RBMs, else `prior`."""
+        return "deep_rbm" if self.prior_upper else self.prior
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,8 +98,11 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
     if "lr" in raw and prior == "pixels":
         raise ModelSpecError(f"{where}: an RBM on pixels is trained with pixel_rbm.lr; remove 'lr'")
     lr = 0.0 if prior == "pixels" else float(raw.get("lr", config["finetune"]["lr"]))
+    if "stage1_init" in raw and not stage1:
+        raise ModelSpecError(f"{where}: stage1_init chooses how stage one starts; this model has no stage one")
+    stage1_init = raw.get("stage1_init", config["stage1"]["init"])
     rbm_hidden = layers[0] if layers else 0
-    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]))
+    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]), stage1_init)
 
 
 def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
@@ -105,7 +120,7 @@ def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, A
     return cfg
 
 
-ABLATION_AXES = ("pretraining", "estimator", "K", "rbm_hidden", "prior_depth")
+ABLATION_AXES = ("pretraining", "stage1_init", "estimator", "K", "rbm_hidden", "prior_depth")
 
 
 def ablation_axis(spec: ModelSpec, reference: ModelSpec) -> str | None:

@@ -4,7 +4,13 @@ binlatent.paths; each rule's params name the config sections its job reads."""
 import re
 
 from binlatent.datasets.base import DOWNLOADED
-from binlatent.paths import MODEL_FILES, Layout, stack_below, stack_prefixes
+from binlatent.paths import (
+    MODEL_FILES,
+    Layout,
+    stack_below,
+    stack_prefixes,
+    stage1_variant,
+)
 from binlatent.pretrain import layer_settings
 from binlatent.variants import model_specs
 
@@ -15,15 +21,21 @@ SPECS = model_specs(
 MODELS = list(SPECS)
 LATENT_MODELS = [name for name, spec in SPECS.items() if spec.prior != "pixels"]
 PIXEL_MODELS = [name for name, spec in SPECS.items() if spec.prior == "pixels"]
-USES_STAGE1 = any(spec.stage1 for spec in SPECS.values())
+STAGE1_VARIANTS = sorted(
+    {stage1_variant(spec.stage1_init) for spec in SPECS.values() if spec.stage1}
+)  # the stage-one autoencoders the models start from: '' (random start), '-rbm_stack'
 PRIOR_STACKS = sorted(
     {
-        stack
+        (stage1_variant(spec.stage1_init), stack)
         for spec in SPECS.values()
         if spec.stage2
         for stack in stack_prefixes(spec.prior_layers)
     }
-)  # every layer the models' stage-two stacks need, once: h100, h100-h50, ...
+)  # every layer the models' stage-two stacks need, once, with the stage one under it: ('', 'h100'), ...
+ENCODER_RBM_UNITS = [
+    *config["network"]["hidden"],
+    config["network"]["n_latent"],
+]  # hidden units of each RBM of the stack that starts stage one (stage1.init: rbm_stack)
 ENV = "../../envs/pipeline.yaml"
 
 
@@ -35,6 +47,8 @@ def one_of(names):
 wildcard_constraints:
     model=one_of(MODELS),
     stack=r"h\d+(-h\d+)*",
+    variant=one_of(["", stage1_variant("rbm_stack")]),
+    layer=r"\d+",
 
 
 def resource(rule_name, key):
@@ -57,25 +71,49 @@ def data_inputs(wildcards):
 
 
 def pretrained_inputs(wildcards):
-    """The pretrained parts a model starts from: the stage-one autoencoder, the stage-two RBM."""
+    """The pretrained parts a model starts from: the stage-one autoencoder, the stage-two RBMs of its prior."""
     spec = SPECS[wildcards.model]
+    variant = stage1_variant(spec.stage1_init)
     files = {}
     if spec.stage1:
-        files["stage1"] = rules.pretrain_autoencoder.output.checkpoint
+        files["stage1"] = RESULTS.autoencoder(variant)
     if spec.stage2:
         files["prior"] = [
-            RESULTS.prior(stack) for stack in stack_prefixes(spec.prior_layers)
+            RESULTS.prior(stack, variant) for stack in stack_prefixes(spec.prior_layers)
         ]
     return files
 
 
+def autoencoder_inputs(wildcards):
+    """Stage one's data, and the RBM stack it starts from when its variant is -rbm_stack."""
+    files = {"data": rules.binarize.output.data}
+    if wildcards.variant:
+        files["rbms"] = [
+            RESULTS.encoder_rbm(i + 1) for i in range(len(ENCODER_RBM_UNITS))
+        ]
+    return files
+
+
+def encoder_rbm_data(wildcards):
+    """The data of RBM {layer} of the stage-one stack: the pixels, else the hidden units of the RBM below."""
+    layer = int(wildcards.layer)
+    if layer > 1:
+        return RESULTS.encoder_rbm(layer - 1, "codes.h5")
+    return rules.binarize.output.data
+
+
+def stage1_settings():
+    """config['stage1'] without the choice and training of the RBM stack: what the autoencoder's training reads."""
+    return {k: v for k, v in config["stage1"].items() if k not in ("init", "rbm_stack")}
+
+
 def layer_below_codes(wildcards):
-    """The data of the prior layer `stack`: the stage-one codes for the first, else the layer below's hidden
-    units."""
+    """The data of the prior layer `stack`: the stage-one codes of its variant for the first layer, else the
+    layer below's hidden units."""
     below = stack_below(wildcards.stack)
-    return (
-        RESULTS.prior_codes(below) if below else rules.pretrain_autoencoder.output.codes
-    )
+    if below:
+        return RESULTS.prior_codes(below, wildcards.variant)
+    return RESULTS.codes(wildcards.variant)
 
 
 def prior_layer_config(wildcards):
@@ -97,12 +135,18 @@ def model_outputs(wildcards=None):
 
 
 def pretraining_curves(wildcards=None):
-    """Curves of the pretraining stages the run's models use, keyed stage1, stage2_<stack>."""
+    """Curves of the pretraining stages the run's models use, keyed stage1<variant>, stage1-rbm_stack_rbm<i>,
+    stage2<variant>_<stack>."""
     files = {}
-    if USES_STAGE1:
-        files["stage1"] = rules.pretrain_autoencoder.output.codes
-    for stack in PRIOR_STACKS:
-        files[f"stage2_{stack}"] = RESULTS.prior_curves(stack)
+    for variant in STAGE1_VARIANTS:
+        files[f"stage1{variant}"] = RESULTS.codes(variant)
+        if variant:
+            for i in range(len(ENCODER_RBM_UNITS)):
+                files[f"stage1{variant}_rbm{i + 1}"] = RESULTS.encoder_rbm(
+                    i + 1, "curves.h5"
+                )
+    for variant, stack in PRIOR_STACKS:
+        files[f"stage2{variant}_{stack}"] = RESULTS.prior_curves(stack, variant)
     return files
 
 

@@ -1,13 +1,46 @@
+# The RBMs that start stage one when stage1.init (or a model's stage1_init) is rbm_stack: RBM 1 on the pixels,
+# RBM {layer} on the hidden units of RBM {layer} - 1, up to the code layer.
+rule pretrain_encoder_rbm:
+    input:
+        data=encoder_rbm_data,
+    output:
+        checkpoint=RESULTS.encoder_rbm("{layer}"),
+        curves=RESULTS.encoder_rbm("{layer}", "curves.h5"),
+        codes=RESULTS.encoder_rbm("{layer}", "codes.h5"),
+    log:
+        RESULTS.log("pretrain_encoder_rbm{layer}"),
+    benchmark:
+        RESULTS.benchmark("pretrain_encoder_rbm{layer}")
+    priority: 10
+    conda:
+        ENV
+    threads: resource("pretrain_encoder_rbm", "threads")
+    resources:
+        mem_mb=resource("pretrain_encoder_rbm", "mem_mb"),
+        runtime=resource("pretrain_encoder_rbm", "runtime"),
+        gpu=resource("pretrain_encoder_rbm", "gpu"),
+    params:
+        state=RESULTS.resume_state("pretrain_encoder_rbm{layer}"),
+        rbm=config["stage1"]["rbm_stack"],
+        n_hidden=lambda wildcards: ENCODER_RBM_UNITS[int(wildcards.layer) - 1],
+        seed=config["seed"],
+        device=config["device"],
+        checkpoint_every=config["checkpoint_every"],
+    script:
+        "../scripts/pretrain_encoder_rbm.py"
+
+
+# Stage one, from random weights ({variant} empty) or from the RBM stack ({variant} -rbm_stack).
 rule pretrain_autoencoder:
     input:
-        data=rules.binarize.output.data,
+        unpack(autoencoder_inputs),
     output:
-        checkpoint=RESULTS.autoencoder(),
-        codes=RESULTS.codes(),
+        checkpoint=RESULTS.autoencoder("{variant}"),
+        codes=RESULTS.codes("{variant}"),
     log:
-        RESULTS.log("pretrain_autoencoder"),
+        RESULTS.log("pretrain_autoencoder{variant}"),
     benchmark:
-        RESULTS.benchmark("pretrain_autoencoder")
+        RESULTS.benchmark("pretrain_autoencoder{variant}")
     priority: 10  # on the longest path: start it before the baselines that need no pretraining
     conda:
         ENV
@@ -17,9 +50,9 @@ rule pretrain_autoencoder:
         runtime=resource("pretrain_autoencoder", "runtime"),
         gpu=resource("pretrain_autoencoder", "gpu"),
     params:
-        state=RESULTS.resume_state("pretrain_autoencoder"),
+        state=RESULTS.resume_state("pretrain_autoencoder{variant}"),
         network=config["network"],
-        stage1=config["stage1"],
+        stage1=stage1_settings(),
         seed=config["seed"],
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],
@@ -28,19 +61,19 @@ rule pretrain_autoencoder:
 
 
 # Stage two, one job per layer: the RBM on top of the prior layers {stack} (h100: 100 hidden units on the
-# codes; h100-h50: 50 hidden units on that RBM's hidden units) fitted to the layer below's codes. Stacks that
-# share their bottom layers share those jobs.
+# codes; h100-h50: 50 hidden units on that RBM's hidden units) fitted to the layer below's codes, on stage one's
+# {variant}. Stacks that share their bottom layers share those jobs.
 rule pretrain_prior:
     input:
         codes=layer_below_codes,
     output:
-        checkpoint=RESULTS.prior("{stack}"),
-        curves=RESULTS.prior_curves("{stack}"),
-        codes=RESULTS.prior_codes("{stack}"),
+        checkpoint=RESULTS.prior("{stack}", "{variant}"),
+        curves=RESULTS.prior_curves("{stack}", "{variant}"),
+        codes=RESULTS.prior_codes("{stack}", "{variant}"),
     log:
-        RESULTS.log("pretrain_prior_{stack}"),
+        RESULTS.log("pretrain_prior{variant}_{stack}"),
     benchmark:
-        RESULTS.benchmark("pretrain_prior_{stack}")
+        RESULTS.benchmark("pretrain_prior{variant}_{stack}")
     priority: 10
     conda:
         ENV
@@ -50,8 +83,8 @@ rule pretrain_prior:
         runtime=resource("pretrain_prior", "runtime"),
         gpu=resource("pretrain_prior", "gpu"),
     params:
-        state=RESULTS.resume_state("pretrain_prior_{stack}"),
-        prior=prior_layer_config,
+        state=RESULTS.resume_state("pretrain_prior{variant}_{stack}"),
+        rbm=prior_layer_config,
         seed=config["seed"],
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],

@@ -12,5 +12,6 @@ run_logged(
         snakemake.output.codes,
         snakemake.params.state,
         snakemake.threads,
+        list(snakemake.input.get("rbms", [])),
     ),
 )

@@ -1,0 +1,64 @@
+"""Layer-wise RBM initialisation of the encoder and decoder (stage1.init: rbm_stack), the classic pretraining of
+a deep autoencoder (Hinton & Salakhutdinov 2006): RBM 1 is fitted to the pixels, RBM l+1 to the hidden units of
+RBM l, up to the code layer; the stack is then unrolled into the encoder (the RBMs' upward passes) and the mirrored
+decoder (their downward passes) before stage one trains them as an autoencoder.
+
+The MLP's hidden units are tanh, the RBMs' sigmoid: since sigmoid(a) = (1 + tanh(a / 2)) / 2, a layer whose
+input is tanh takes the weights W / 2 and bias b + W 1 / 2, and one whose output is tanh halves both; so the
+unrolled network computes exactly the RBMs' mean-field passes, up to that affine change of units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from binlatent.networks import Decoder, Encoder, ImageFormat
+from binlatent.rbm import RBM
+
+
+class RBMStackError(ValueError):
+    """A config whose networks an RBM stack cannot initialise."""
+
+
+def stack_sizes(image: ImageFormat, network: Mapping[str, Any]) -> list[int]:
+    """The visible units of each RBM of the stack and the last one's hidden units: [D, *hidden, n_latent]."""
+    if network["kind"] != "mlp" or image.pixels != "binary" or network["activation"] != "tanh":
+        raise RBMStackError(
+            "config: stage1.init: rbm_stack initialises an MLP with tanh units on binary images (network.kind: mlp, "
+            f"network.activation: tanh); this run has network.kind: {network['kind']}, network.activation: "
+            f"{network['activation']} on {image.pixels} images: use stage1.init: random"
+        )
+    return [image.n_pixels, *network["hidden"], network["n_latent"]]
+
+
+@torch.no_grad()
+def set_sigmoid_layer(linear: nn.Linear, weight: torch.Tensor, bias: torch.Tensor, tanh_in: bool, tanh_out: bool):
+    """Make `linear` compute the sigmoid layer (weight, bias) in tanh units: its input t = 2 s - 1 when
+    `tanh_in`, and its output the pre-activation of tanh(a / 2) = 2 sigmoid(a) - 1 when `tanh_out`."""
+    if tanh_in:
+        weight, bias = weight / 2, bias + weight.sum(1) / 2
+    if tanh_out:
+        weight, bias = weight / 2, bias / 2
+    linear.weight.copy_(weight)
+    linear.bias.copy_(bias)
+
+
+def linear_layers(net: nn.Module) -> list[nn.Linear]:
+    return [m for m in net.modules() if isinstance(m, nn.Linear)]
+
+
+@torch.no_grad()
+def unroll(encoder: Encoder, decoder: Decoder, rbms: Sequence[RBM]) -> None:
+    """Set the encoder's layers to the RBMs' upward passes and the decoder's to their downward passes; the last
+    encoder layer gives the code's logits, the last decoder layer the pixels' logits."""
+    up, down = linear_layers(encoder.net), linear_layers(decoder.net)
+    if [(m.in_features, m.out_features) for m in up] != [(r.n_visible, r.n_hidden) for r in rbms]:
+        raise RBMStackError(f"an RBM stack of {[(r.n_visible, r.n_hidden) for r in rbms]} does not fit this encoder")
+    last = len(rbms) - 1
+    for i, rbm in enumerate(rbms):
+        set_sigmoid_layer(up[i], rbm.W.T, rbm.b, tanh_in=i > 0, tanh_out=i < last)
+        set_sigmoid_layer(down[last - i], rbm.W, rbm.a, tanh_in=i < last, tanh_out=i > 0)

@@ -1,0 +1,79 @@
+"""Layer-wise pretraining as jobs: the RBM stack that starts stage one (unrolled exactly into the networks), and
+the deep prior's one job per layer, planned by `snakemake -n`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import yaml
+from conftest import random_rbm
+from helpers import planned_jobs, snakemake
+
+from binlatent.networks import ImageFormat, build_networks
+from binlatent.rbm_stack import RBMStackError, stack_sizes, unroll
+
+NETWORK = {"kind": "mlp", "n_latent": 4, "hidden": [6, 5], "activation": "tanh"}
+IMAGE = ImageFormat((3, 3), "binary")
+
+
+def test_unrolled_networks_compute_the_rbms_mean_field_passes(generator):
+    """Encoder: sigmoid(W^T v + b) up the stack gives q(z|x); decoder: sigmoid(W h + a) down it gives E[x|z]."""
+    sizes = stack_sizes(IMAGE, NETWORK)
+    assert sizes == [9, 6, 5, 4]
+    rbms = [random_rbm(n, m, 1.0, i) for i, (n, m) in enumerate(zip(sizes, sizes[1:], strict=False))]
+    encoder, decoder = build_networks(IMAGE, NETWORK)
+    unroll(encoder, decoder, rbms)
+    x = (torch.rand(7, 9, generator=generator) < 0.5).float()
+    up = x
+    for rbm in rbms:
+        up = rbm.hidden_probs(up)
+    z = (torch.rand(7, 4, generator=generator) < 0.5).float()
+    down = z
+    for rbm in reversed(rbms):
+        down = rbm.visible_probs(down)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder.code_mean(x), up.detach(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(decoder.mean(z), down.detach(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "image, change",
+    [(IMAGE, {"kind": "conv"}), (IMAGE, {"activation": "relu"}), (ImageFormat((3, 3, 3), "8bit"), {})],
+)
+def test_a_network_the_stack_cannot_start_is_refused_with_the_fix(image, change):
+    with pytest.raises(RBMStackError, match="use stage1.init: random"):
+        stack_sizes(image, {**NETWORK, **change})
+
+
+@pytest.mark.workflow
+def test_a_two_layer_prior_is_one_job_per_layer_each_writing_its_codes(tmp_path):
+    override = tmp_path / "deep.yaml"
+    override.write_text(yaml.safe_dump({"prior": {"n_hidden": [16, 8]}}))
+    jobs = planned_jobs(tmp_path / "out", override)
+    assert {j for j in jobs if j.startswith("pretrain_prior")} == {"pretrain_prior_h16", "pretrain_prior_h16-h8"}
+    result = snakemake("-n", "--configfile", "configs/smoke.yaml", str(override), "--config",
+                       f"outdir={tmp_path / 'out'}", "--summary")  # fmt: skip
+    planned = result.stdout
+    for layer in ("h16", "h16-h8"):
+        for file in ("prior.pt", "codes.h5", "prior_curves.h5"):
+            assert f"stage2/{layer}/{file}" in planned
+
+
+@pytest.mark.workflow
+def test_the_rbm_stack_jobs_come_before_stage_one(tmp_path):
+    """stage1.init: rbm_stack: RBM 1 on the pixels, RBM 2 on its hidden units, RBM 3 into the code, then stage
+    one, in the DAG that snakemake builds."""
+    override = tmp_path / "stack.yaml"
+    override.write_text(yaml.safe_dump({"stage1": {"init": "rbm_stack"}, "network": {"hidden": [32, 24]}}))
+    jobs = planned_jobs(tmp_path / "out", override)
+    assert {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_encoder_rbm3"} <= jobs
+    assert "pretrain_autoencoder-rbm_stack" in jobs and "pretrain_autoencoder" not in jobs
+    dag = snakemake("--dag", "--configfile", "configs/smoke.yaml", str(override), "--config",
+                    f"outdir={tmp_path / 'out'}").stdout  # fmt: skip
+    label = {n: text for n, text in re.findall(r'(\d+)\[label = "([^"]+)"', dag)}
+    edges = {(label[a].split("\\n")[0], label[b].split("\\n")[0]) for a, b in re.findall(r"(\d+) -> (\d+)", dag)}
+    assert ("pretrain_encoder_rbm", "pretrain_encoder_rbm") in edges
+    assert ("pretrain_encoder_rbm", "pretrain_autoencoder") in edges
+    assert ("pretrain_autoencoder", "pretrain_prior") in edges
