@@ -26,7 +26,8 @@ from binlatent.softplus import log1p_exp_
 
 @dataclass
 class AISResult:
-    """An AIS estimate of log Z with its +/-3 sigma band and per-run traces."""
+    """An AIS estimate of log Z with its +/-3 sigma band, the effective sample size of its weights and per-run
+    traces."""
 
     log_z: float
     log_z_low: float  # log(mean w - 3 sigma): -inf when the band reaches zero
@@ -35,6 +36,17 @@ class AISResult:
     trace_betas: np.ndarray  # (n_trace,) betas at which the weights were recorded
     trace_log_weights: np.ndarray  # (n_trace, n_runs)
     log_z_base: float
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size of the weights, (sum w)^2 / sum w^2: n_runs when they are equal, 1 when one run
+        carries them all."""
+        return effective_sample_size(torch.from_numpy(self.log_weights))
+
+    @property
+    def log_se(self) -> float:
+        """Standard error of log Z (delta method): the standard error of the mean weight over the mean weight."""
+        return relative_se(torch.from_numpy(self.log_weights))
 
 
 def beta_schedule(intervals: Sequence[Sequence[float]]) -> torch.Tensor:
@@ -62,6 +74,18 @@ def log_mean_exp_band(log_w: torch.Tensor, n_sigma: float = 3.0) -> tuple[float,
         float(torch.log(low) + shift) if low > 0 else -math.inf,
         float(torch.log(mean + n_sigma * se) + shift),
     )
+
+
+def effective_sample_size(log_w: torch.Tensor) -> float:
+    """(sum w)^2 / sum w^2 of the weights exp(log_w), computed in log space."""
+    log_w = log_w.double()
+    return float(torch.exp(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0)))
+
+
+def relative_se(log_w: torch.Tensor) -> float:
+    """Standard error of the mean of exp(log_w) over that mean: the standard error of its log (delta method)."""
+    w = torch.exp(log_w.double() - log_w.max())
+    return float(w.std() / (math.sqrt(len(w)) * w.mean())) if len(w) > 1 else 0.0
 
 
 @torch.no_grad()

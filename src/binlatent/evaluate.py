@@ -6,7 +6,10 @@ exact value beside it where the RBM is small), and RAISE beside them. An RBM on 
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,8 +17,13 @@ import numpy as np
 import torch
 
 from binlatent.ais import AISResult
+from binlatent.ais_diagnostics import AISCheck
+from binlatent.io import load_checkpoint
 from binlatent.models import GenerativeModel, LogLikelihood
 from binlatent.priors import LogZ
+
+log = logging.getLogger("binlatent")
+LL_INTERVAL_SE = 3.0  # standard errors over test images in the log-likelihood interval
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
@@ -28,7 +36,7 @@ def evaluate_model(
     x_train: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics (nats per image) and arrays (per-image estimates, AIS traces) for one trained model, with
     config['evaluate'] as `cfg`: K samples from q, AIS's schedule and runs from codes of the training
     images, RAISE, and exact enumeration up to cfg['exact_max_units']."""
@@ -39,24 +47,30 @@ def evaluate_model(
     return likelihood_metrics(result, k)
 
 
-def likelihood_metrics(result: LogLikelihood, k: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """The metrics of one evaluation: test_ll (mean log p(x)) with its standard error over test images, log Z
-    with its band, RAISE and the exact log Z where computed; and the per-image arrays and AIS traces."""
+def likelihood_metrics(result: LogLikelihood, k: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metrics of one evaluation: test_ll (mean log p(x)) with its standard error over test images and its
+    interval (`ll_interval`), log Z with its band, AIS's reliability check (flagged in the log), RAISE and the
+    exact log Z where computed; and the per-image arrays and AIS traces."""
     ll, se = mean_and_se(result.unnormalised)
-    metrics: dict[str, float] = {"K": k, "n_test": len(result.unnormalised), "test_ll_unnormalised": ll}
+    metrics: dict[str, Any] = {"K": k, "n_test": len(result.unnormalised), "test_ll_unnormalised": ll}
     metrics["test_ll_se"] = se
     arrays: dict[str, np.ndarray] = {"per_image_unnormalised_ll": result.unnormalised}
     log_z: LogZ = result.log_z
+    metrics["test_ll"] = ll - log_z.value
+    metrics["test_ll_low"], metrics["test_ll_high"] = ll_interval(ll, se, log_z)
     if log_z.method == "normalised":
-        metrics.update(log_z=0.0, test_ll=ll)
+        metrics["log_z"] = 0.0
         return metrics, arrays
     metrics.update(log_z=log_z.value, log_z_low=log_z.low, log_z_high=log_z.high)
-    metrics["test_ll"] = ll - log_z.value
-    metrics["test_ll_band_low"] = ll - log_z.high
-    metrics["test_ll_band_high"] = ll - log_z.low
-    if result.conservative is not None:
-        metrics["test_ll_conservative"], metrics["test_ll_conservative_se"] = mean_and_se(result.conservative)
-        arrays["per_image_conservative_ll"] = result.conservative
+    metrics["log_z_interval_low"], metrics["log_z_interval_high"] = log_z.interval
+    if log_z.check is not None:
+        metrics.update(check_metrics(log_z.check))
+    for label, per_image in (result.conservative or {}).items():
+        metrics[f"test_ll_conservative{label}"], metrics[f"test_ll_conservative{label}_se"] = mean_and_se(per_image)
+        arrays[f"per_image_conservative_ll{label}"] = per_image
+    if "_4K" in (result.conservative or {}):
+        shift = result.conservative["_4K"] - result.conservative[""]  # paired: the 4K codes include the K
+        metrics["raise_4K_shift"], metrics["raise_4K_shift_se"] = mean_and_se(shift)
     if log_z.exact is not None:
         metrics["exact_log_z"] = log_z.exact
         metrics["test_ll_exact_log_z"] = ll - log_z.exact
@@ -65,15 +79,47 @@ def likelihood_metrics(result: LogLikelihood, k: int) -> tuple[dict[str, float],
     return metrics, arrays
 
 
+def ll_interval(ll: float, se: float, log_z: LogZ) -> tuple[float, float]:
+    """The interval of the mean log-likelihood: ±LL_INTERVAL_SE standard errors over test images, and the log Z
+    interval (±3σ band widened by the half-schedule difference), added end to end since log Z's error is shared
+    by every image: [ll - 3 se - high, ll + 3 se - low]."""
+    low, high = log_z.interval
+    return ll - LL_INTERVAL_SE * se - high, ll + LL_INTERVAL_SE * se - low
+
+
+def check_metrics(check: AISCheck) -> dict[str, Any]:
+    """AIS's reliability as metrics (log_z_reliable, with the reasons in log_z_check); a warning when flagged."""
+    if not check.reliable:
+        log.warning("AIS log Z flagged as unreliable: %s", check.summary)
+    return {
+        "log_z_ess": check.ess,
+        "log_z_half": check.half_log_z,
+        "log_z_half_difference": check.difference,
+        "log_z_half_difference_band": check.difference_band,
+        "log_z_reliable": check.reliable,
+        "log_z_check": check.summary,
+    }
+
+
+def training_settings(ckpt_path: str | os.PathLike) -> dict[str, float]:
+    """The step and weight decay a model was trained with, from its checkpoint's provenance: fine-tuning's
+    (the spec's step), or for the RBM on pixels its CD step and L2 decay (config['pixel_rbm'])."""
+    made_by = json.loads(json.loads(load_checkpoint(ckpt_path)["provenance"])["config"])
+    spec, section = made_by["spec"], made_by.get("finetune") or made_by["pixel_rbm"]
+    return {"lr": spec["lr"] or section["lr"], "weight_decay": section["weight_decay"]}
+
+
 def add_bits_per_dim(metrics: dict[str, float], n_dims: int) -> None:
     """For 8-bit images: each test log-likelihood (nats per image) as bits per dimension, -ll / (D ln 2),
     with its standard error; the discretised likelihood makes this the usual bits/dim of 8-bit data."""
     scale = 1 / (n_dims * math.log(2))
-    for key in ("test_ll", "test_ll_conservative"):
+    for key in ("test_ll", "test_ll_conservative", "test_ll_conservative_4K", "test_ll_conservative_long"):
         if key in metrics:
             name = key.replace("test_ll", "test_bpd")
             metrics[name] = -metrics[key] * scale
             metrics[f"{name}_se"] = metrics[f"{key}_se"] * scale
+    metrics["test_bpd_low"] = -metrics["test_ll_high"] * scale
+    metrics["test_bpd_high"] = -metrics["test_ll_low"] * scale
 
 
 def ais_arrays(result: AISResult, prefix: str) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import torch
 from binlatent.estimators import ESTIMATORS, iwae_bound
 from binlatent.models import HybridModel
 from binlatent.priors import LogZSettings
-from binlatent.training import Checkpointer, adamw, batches, train_epochs, validation_epoch
+from binlatent.training import Checkpointer, adamw, batches, train_epochs, validation_epoch, validation_generator
 
 
 class JointTraining:
@@ -46,9 +46,11 @@ class JointTraining:
 
     def validation(self, x_train: torch.Tensor, x_valid: torch.Tensor) -> tuple[float, float]:
         """(mean L_K of the validation images minus log Z, log Z): log Z exact when small, else AIS with
-        cfg['valid_ais'] from codes of the training images."""
-        log_z = self.model.log_z(x_train, LogZSettings.per_epoch(self.cfg["valid_ais"]), self.generator).value
-        bound = self.model.unnormalised_log_likelihood(x_valid, self.cfg["valid_K"], self.generator).mean()
+        cfg['valid_ais'] from codes of the training images; with common random numbers (`validation_generator`),
+        the same draws every epoch."""
+        generator = validation_generator(self.generator)
+        log_z = self.model.log_z(x_train, LogZSettings.per_epoch(self.cfg["valid_ais"]), generator).value
+        bound = self.model.unnormalised_log_likelihood(x_valid, self.cfg["valid_K"], generator).mean()
         return float(bound) - log_z, log_z
 
 

@@ -43,11 +43,12 @@ class LogLikelihood:
     log p(x|z) + log p*(z) - log q(z|x), or -F(x) for an RBM on pixels) minus the log Z used.
 
     `conservative`, where computed, is RAISE: per image a stochastic lower bound on the log-likelihood of the
-    model whose prior is the annealing model, which approaches the RBM prior as the schedule lengthens."""
+    model whose prior is the annealing model (not the RBM), which approaches the RBM prior's as the schedule
+    lengthens; keyed by `conservative_estimates`' labels ('' at K codes, '_4K', '_long')."""
 
     unnormalised: np.ndarray  # (n,) float64
     log_z: LogZ
-    conservative: np.ndarray | None = None  # (n,) float64
+    conservative: dict[str, np.ndarray] | None = None  # label -> (n,) float64
 
     @property
     def per_image(self) -> np.ndarray:
@@ -78,10 +79,33 @@ class GenerativeModel(nn.Module):
         """The prior's data for x: what AIS's base-rate model is fitted to."""
         raise NotImplementedError
 
+    def conservative_log_weights(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
+    ) -> torch.Tensor:
+        """RAISE's log weights per image and code, (n, K) float64 ((n, 1) for a model without codes): their
+        log-mean-exp over the codes is `conservative_log_likelihood`."""
+        raise NotImplementedError
+
     def conservative_log_likelihood(
         self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
     ) -> np.ndarray:
-        raise NotImplementedError
+        """RAISE per image: a stochastic lower bound on log p(x) under the model whose prior is the annealing model,
+        which approaches this model's log p(x) as the schedule lengthens."""
+        return iwae_bound(self.conservative_log_weights(x, base_codes, k, schedule, generator)).cpu().numpy()
+
+    def conservative_estimates(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
+    ) -> dict[str, np.ndarray]:
+        """RAISE per image with cfg['schedule'] at K codes ('') and at 4K ('_4K', where the model samples codes; the
+        K figure is the first K of the same 4K codes, so the two differ by K alone), and with cfg['long_schedule']
+        at K ('_long') where given."""
+        weights = self.conservative_log_weights(x, base_codes, 4 * k, cfg["schedule"], generator)  # (n, 4K) or (n, 1)
+        estimates = {"": iwae_bound(weights[:, : max(k, 1)]).cpu().numpy()}
+        if weights.shape[1] > max(k, 1):
+            estimates["_4K"] = iwae_bound(weights).cpu().numpy()
+        if cfg.get("long_schedule"):
+            estimates["_long"] = self.conservative_log_likelihood(x, base_codes, k, cfg["long_schedule"], generator)
+        return estimates
 
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
         """n samples as pixel means in [0, 1], shape (n, D)."""
@@ -111,7 +135,8 @@ class GenerativeModel(nn.Module):
 
         x: images as the data stage stores them, (n, D). AIS's base-rate model is fitted to the codes of
         `x_base` (default x; the workflow uses the training images). `conservative`, e.g.
-        {"K": 5, "schedule": [[1.0, 1000]]}, adds RAISE.
+        {"schedule": [[1.0, 250]], "long_schedule": [[1.0, 1000]]}, adds RAISE at K, 4K and the long schedule
+        (`conservative_estimates`), with K = conservative["K"].
         """
         x = self._as_tensor(x)
         unnormalised = self.unnormalised_log_likelihood(x, K, generator)
@@ -120,7 +145,7 @@ class GenerativeModel(nn.Module):
         codes = self.posterior_codes(x if x_base is None else self._as_tensor(x_base), generator)
         lower = None
         if conservative is not None:
-            lower = self.conservative_log_likelihood(x, codes, conservative["K"], conservative["schedule"], generator)
+            lower = self.conservative_estimates(x, codes, conservative["K"], conservative, generator)
         log_z = self.prior.log_z(lambda: codes, LogZSettings.evaluation(ais, exact_up_to), generator)
         return LogLikelihood(unnormalised, log_z, lower)
 
@@ -166,12 +191,12 @@ class HybridModel(GenerativeModel):
         """One code z ~ q(z|x) per row of x, shape (n, n_latent)."""
         return self.encoder.sample(x, 1, generator)[0][:, 0]
 
-    def conservative_log_likelihood(
+    def conservative_log_weights(
         self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
-    ) -> np.ndarray:
-        """log (1/K) sum_k p(x|z_k) w(z_k) / q(z_k|x), z_k ~ q, with w(z) the prior's conservative estimate of
-        p(z) (RAISE: unbiased for the annealing model's p_ann(z)); so a stochastic lower bound on log p(x) under
-        the model whose prior is the annealing model."""
+    ) -> torch.Tensor:
+        """log p(x|z_k) + log w(z_k) - log q(z_k|x), z_k ~ q, shape (n, K), with w(z) the prior's conservative
+        estimate of p(z) (RAISE: unbiased for the annealing model's p_ann(z)); their log-mean-exp is a stochastic
+        lower bound on log p(x) under the model whose prior is the annealing model."""
         codes, log_px_over_q = [], []
         with torch.no_grad():
             for xb in x.split(self.images_per_chunk(k)):
@@ -181,7 +206,7 @@ class HybridModel(GenerativeModel):
         z = torch.cat(codes)  # (n K, n_latent): annealed together, far fewer steps than one call per chunk
         log_prior = torch.cat([self.prior.conservative_log_prob(part, base_codes, schedule, generator)
                                for part in z.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
-        return iwae_bound(torch.cat(log_px_over_q) + log_prior.reshape(len(x), k)).cpu().numpy()
+        return torch.cat(log_px_over_q) + log_prior.reshape(len(x), k)
 
     @torch.no_grad()
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
@@ -213,12 +238,12 @@ class PixelRBM(GenerativeModel):
         """The pixels are the RBM's visible units."""
         return x
 
-    def conservative_log_likelihood(
+    def conservative_log_weights(
         self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
-    ) -> np.ndarray:
-        """RAISE from one reverse chain per image (with 784 visible units, K chains per image would cost K
+    ) -> torch.Tensor:
+        """RAISE from one reverse chain per image, (n, 1) (with 784 visible units, K chains per image would cost K
         times the AIS), so K is not used."""
-        return self.prior.conservative_log_prob(x, base_codes, schedule, generator).cpu().numpy()
+        return self.prior.conservative_log_prob(x, base_codes, schedule, generator)[:, None]
 
     @torch.no_grad()
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Figures: samples, reconstructions, training curves, AIS diagnostics and the results table."""
+"""Figures: samples, reconstructions, training curves, AIS diagnostics and the results figure."""
 
 from __future__ import annotations
 
@@ -168,12 +168,28 @@ def read_curves(path: str | Path) -> dict[str, np.ndarray]:
     return {k[len(prefix) :]: v for k, v in read_h5(path).items() if k.startswith(prefix)}
 
 
-def plot_table(table: pd.DataFrame, path: str | Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(min(24, 2.0 + 1.6 * len(table.columns)), 0.6 + 0.35 * (len(table) + 1)))
-    ax.axis("off")
-    cells = ax.table(cellText=table.values, colLabels=list(table.columns), loc="center", cellLoc="left")
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(8)
-    cells.auto_set_column_width(list(range(len(table.columns))))
-    ax.set_title(title, fontsize=10)
+def plot_results(table: pd.DataFrame, key: str, path: str | Path, title: str) -> None:
+    """Each of our models' test figure `key` (test_ll or test_bpd) as a point with its interval (thick: ± one
+    standard error over test images; thin: the interval with the log Z error), best at the top; published figures
+    as labelled reference lines. `table` has `label`, `source`, key and its _se, _low and _high."""
+    ours = table[table["source"] == "this workflow"].sort_values(key, ascending=key == "test_bpd")
+    published = table[table["source"].str.startswith("published") & table[key].notna()]
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.5 * len(ours)), layout="constrained")
+    y = np.arange(len(ours))[::-1]
+    values = ours[key].to_numpy(float)
+    ax.errorbar(values, y, xerr=[values - ours[f"{key}_low"], ours[f"{key}_high"] - values], fmt="none", ecolor="0.6")
+    ax.errorbar(values, y, xerr=ours[f"{key}_se"], fmt="o", color="tab:blue", elinewidth=3, capsize=0)
+    ax.set_yticks(y, ours["label"])
+    styles = ["--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
+    for i, (_, row) in enumerate(published.sort_values(key).iterrows()):
+        label = f"published: {row['model']} ({row[key]:.2f})"
+        ax.axvline(row[key], color=plt.cm.Reds(0.4 + 0.5 * i / len(published)), ls=styles[i % 5], lw=1, label=label)
+    if len(published):
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    better = "lower" if key == "test_bpd" else "higher"
+    unit = "bits per dimension" if key == "test_bpd" else "log-likelihood (nats per image)"
+    ax.set_xlabel(f"test {unit}, {better} is better")
+    ax.set_title(f"{title}: our models (thick: ±1 SE; thin: ±3 SE and log Z interval); published: lines, other data")
+    ax.title.set_fontsize(9)
+    ax.grid(axis="x", alpha=0.3)
     save(fig, path)

@@ -16,15 +16,32 @@ RESULT_COLUMNS = [
     "model",
     "prior",
     "pretraining",
+    "lr",
+    "weight_decay",
     "test_ll",
     "test_ll_se",
+    "test_ll_low",
+    "test_ll_high",
     "test_bpd",
     "test_bpd_se",
+    "test_bpd_low",
+    "test_bpd_high",
     "log_z",
     "log_z_low",
     "log_z_high",
+    "log_z_half_difference",
+    "log_z_interval_low",
+    "log_z_interval_high",
+    "log_z_ess",
+    "log_z_reliable",
+    "log_z_check",
     "test_ll_conservative",
     "test_ll_conservative_se",
+    "test_ll_conservative_4K",
+    "test_ll_conservative_4K_se",
+    "raise_4K_shift",
+    "test_ll_conservative_long",
+    "test_ll_conservative_long_se",
     "test_bpd_conservative",
     "test_bpd_conservative_se",
     "exact_log_z",
@@ -43,6 +60,7 @@ PRIOR_LABELS = {
     "gaussian": "Gaussian N(0, I)",
     "pixels": "-",
 }
+RAISE_LABEL = "RAISE: lower bound on the annealing model"
 
 
 def results_table(metrics: pd.DataFrame, pixels: str = "binary") -> pd.DataFrame:
@@ -61,6 +79,26 @@ def _with_se(row: pd.Series, key: str, digits: int = 2) -> str:
     return _fmt(row.get(key), digits) + ("" if pd.isna(se) else f" ± {se:.{digits}f}")
 
 
+def _interval(row: pd.Series, key: str, digits: int = 2) -> str:
+    low, high = row.get(f"{key}_low"), row.get(f"{key}_high")
+    return "" if pd.isna(low) else f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
+
+
+def _log_z(row: pd.Series) -> str:
+    """'195.38 [195.32, 195.44], half-schedule Δ +0.01': AIS with its ±3σ band and the half-schedule difference."""
+    if pd.isna(row.get("log_z_high")):
+        return ""
+    difference = row.get("log_z_half_difference")
+    return f"{_fmt(row['log_z'])} {_interval(row, 'log_z')}" + (
+        "" if pd.isna(difference) else f", half-schedule Δ {difference:+.2f}"
+    )
+
+
+def _ais_check(row: pd.Series) -> str:
+    reliable = row.get("log_z_reliable")
+    return "" if pd.isna(reliable) else ("ok" if bool(reliable) else f"FLAGGED: {row['log_z_check']}")
+
+
 def model_label(row: pd.Series) -> str:
     """'hybrid (RBM prior, pretrained: stages 1+2)', or the published model's name."""
     if pd.isna(row.get("prior")):
@@ -71,57 +109,64 @@ def model_label(row: pd.Series) -> str:
 
 
 def format_results(table: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable copy: 'value ± se', AIS bands as [low, high], blanks where a value does not apply;
-    bits/dim columns first when the table has them (8-bit images)."""
-    rows = []
-    for _, r in table.iterrows():
-        band = f" [{_fmt(r.get('log_z_low'))}, {_fmt(r.get('log_z_high'))}]" if pd.notna(r.get("log_z_high")) else ""
-        bits = {}
-        if "test_bpd" in table.columns:
-            bits = {
-                "test bits/dim": _with_se(r, "test_bpd", 3),
-                "conservative bits/dim (RAISE)": _with_se(r, "test_bpd_conservative", 3),
-            }
-        rows.append(
-            {
-                "model": model_label(r),
-                **bits,
-                "test log-lik. (nats)": _with_se(r, "test_ll"),
-                "log Z (AIS, ±3σ band)": _fmt(r.get("log_z")) + band if pd.notna(r.get("log_z_high")) else "",
-                "conservative (RAISE)": _with_se(r, "test_ll_conservative"),
-                "log Z exact": _fmt(r.get("exact_log_z")),
-                "test log-lik., exact log Z": _fmt(r.get("test_ll_exact_log_z")),
-                "parameters": "" if pd.isna(r.get("n_params")) else f"{int(r['n_params']):,}",
-                "train time (s)": _fmt(r.get("train_seconds"), 0),
-                "source": r["source"],
-            }
-        )
-    return pd.DataFrame(rows)
+    """Human-readable copy: 'value ± se', intervals as [low, high]; a column that is blank in every row (a figure
+    this run did not compute) is left out; bits/dim columns first when the table has them (8-bit images)."""
+    columns = {
+        "model": model_label,
+        "test bits/dim": lambda r: _with_se(r, "test_bpd", 3),
+        "bits/dim interval (±3 SE, log Z)": lambda r: _interval(r, "test_bpd", 3),
+        "test log-lik. (nats) ± SE": lambda r: _with_se(r, "test_ll"),
+        "interval (±3 SE, log Z interval)": lambda r: _interval(r, "test_ll"),
+        "log Z (AIS, ±3σ band)": _log_z,
+        "AIS check": _ais_check,
+        f"{RAISE_LABEL}, K": lambda r: _with_se(r, "test_ll_conservative"),
+        "same, 4K": lambda r: _with_se(r, "test_ll_conservative_4K"),
+        "same, K, long schedule": lambda r: _with_se(r, "test_ll_conservative_long"),
+        "RAISE bits/dim, K": lambda r: _with_se(r, "test_bpd_conservative", 3),
+        "log Z exact": lambda r: _fmt(r.get("exact_log_z")),
+        "test log-lik., exact log Z": lambda r: _fmt(r.get("test_ll_exact_log_z")),
+        "step": lambda r: "" if pd.isna(r.get("lr")) else f"{r['lr']:g}",
+        "decay": lambda r: "" if pd.isna(r.get("weight_decay")) else f"{r['weight_decay']:g}",
+        "parameters": lambda r: "" if pd.isna(r.get("n_params")) else f"{int(r['n_params']):,}",
+        "train time (s)": lambda r: _fmt(r.get("train_seconds"), 0),
+        "source": lambda r: r["source"],
+    }
+    pretty = pd.DataFrame([{name: cell(r) for name, cell in columns.items()} for _, r in table.iterrows()])
+    return pretty[[c for c in pretty.columns if (pretty[c] != "").any()]]
 
 
 def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") -> None:
-    """results.csv (every number), results.md (formatted, with a note) and results.png into out_dir."""
+    """results.csv (every number), results.md (formatted, with a note) and results.png (each model's test figure
+    with its interval, published figures as reference lines) into out_dir."""
     k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
     table = results_table(metrics, pixels)
     table.to_csv(out_dir / "results.csv", index=False)
     pretty = format_results(table)
     note = (
         "Test log-likelihood in nats per image (higher is better): importance sampling with "
-        f"K = {k} samples from q, minus log Z (forward AIS, ±3σ band) for an RBM prior; -F(x) - log Z for the "
-        "RBM on pixels; ± one standard error over test images. RAISE is a conservative (stochastic lower bound) "
-        "figure. Train time includes pretraining. "
+        f"K = {k} samples from q, minus log Z (forward AIS) for an RBM prior; -F(x) - log Z for the RBM on pixels; "
+        "± one standard error over test images (one training run per model: no spread over seeds yet). The "
+        "interval adds end to end ±3 standard errors over test images and the log Z interval: AIS's ±3σ band "
+        "widened on each side by the difference from an independent AIS run at half the temperatures (AIS's "
+        "shortfall from a short schedule, which the band leaves out). The AIS check flags a log Z whose "
+        "half-schedule run falls below it beyond 3σ of their difference, or whose weights' effective sample "
+        "size is under 10% of the runs. RAISE is a stochastic lower bound on the log-likelihood of the annealing "
+        "model (the model whose prior is the annealing chain's output), not of the RBM; it approaches the RBM's "
+        "as the schedule lengthens: read it at K and 4K samples from q (same codes) and at a longer schedule, to "
+        "see how far it has converged. Train time includes pretraining; step and decay are the fine-tuning "
+        "step size and weight decay (the RBM on pixels: its CD step and L2 decay). "
     )
     if pixels == "8bit":
         note += (
             "Bits/dim = -log-likelihood / (D ln 2) of the 8-bit images under the discretised likelihood (lower is "
             "better). Published rows were measured on CIFAR-10, not on this run's data."
         )
-        title = "Test bits per dimension and log-likelihood (nats per image)"
+        title, key = "Test bits per dimension", "test_bpd"
     else:
         note += "Published rows were measured on full MNIST, not on this run's data."
-        title = "Test log-likelihood (nats per image)"
+        title, key = "Test log-likelihood (nats per image)", "test_ll"
     (out_dir / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
-    plots.plot_table(pretty, out_dir / "results.png", title)
+    plots.plot_results(table.assign(label=table.apply(model_label, axis=1)), key, out_dir / "results.png", title)
 
 
 def ablation_panels(

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from binlatent import datasets, plots, rbm_stack, results
-from binlatent.evaluate import add_bits_per_dim, evaluate_model
+from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
 from binlatent.finetune import train_on_bound
 from binlatent.io import load_checkpoint, read_h5, read_h5_names, save_checkpoint, write_h5, write_text
 from binlatent.models import build_model, load_model, model_arguments, save_model
@@ -25,7 +25,7 @@ from binlatent.networks import ImageFormat, build_networks
 from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
 from binlatent.priors import LogZSettings
 from binlatent.rbm import RBM
-from binlatent.training import Checkpointer, history_arrays, select_device
+from binlatent.training import Checkpointer, history_arrays, select_device, validation_generator
 from binlatent.variants import ModelSpec, finetune_config
 
 log = logging.getLogger("binlatent")
@@ -191,7 +191,9 @@ def train_pixel_rbm(
         pcfg,
         generator,
         resume,
-        lambda: model.log_z(x["train"], LogZSettings.per_epoch(pcfg["valid_ais"]), generator).value,
+        lambda: (
+            model.log_z(x["train"], LogZSettings.per_epoch(pcfg["valid_ais"]), validation_generator(generator)).value
+        ),
         f"RBM on pixels ({spec.rbm_hidden} hidden)",
     )
     seconds = time.perf_counter() - t0
@@ -257,6 +259,7 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         estimator=spec.estimator,
         train_K=spec.K,
         rbm_hidden="-".join(str(n) for n in spec.prior_layers) or spec.rbm_hidden,
+        **training_settings(ckpt_path),
         n_params=sum(p.numel() for p in model.parameters()),
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,

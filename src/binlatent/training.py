@@ -172,9 +172,20 @@ def history_arrays(history: list[dict[str, float]], prefix: str) -> dict[str, An
     return {f"{prefix}/{k}": [h.get(k, math.nan) for h in history] for k in keys}
 
 
+VALIDATION_SEED_OFFSET = 1_000_003  # the validation stream's seed: apart from every stage's
+
+
 def validation_epoch(epoch: int, n_epochs: int, every: int) -> bool:
     """Whether epoch (0-based) of n_epochs scores the validation set: every `every` epochs, and the last."""
     return (epoch + 1) % every == 0 or epoch + 1 == n_epochs
+
+
+def validation_generator(generator: torch.Generator) -> torch.Generator:
+    """Common random numbers for the validation scores: a generator seeded alike at every epoch (from the training
+    generator's seed, offset by VALIDATION_SEED_OFFSET), so that two epochs' scores differ by the model alone, not by
+    the draws of AIS or of q; training's own stream is left alone."""
+    seed = generator.initial_seed() + VALIDATION_SEED_OFFSET
+    return torch.Generator(device=generator.device).manual_seed(seed)
 
 
 def adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.AdamW:
