@@ -66,6 +66,8 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     if not Path(data).exists():
         timed("binarize", stages.binarize, config, data)
     specs = model_specs(config)
+    if any(spec.stage1 and spec.stage1_init != "random" for spec in specs.values()):
+        raise SystemExit("bench/stages.py starts stage one from random weights: run rbm_stack starts with snakemake")
     stage1, codes = results.autoencoder(), results.codes()
     timed("pretrain_autoencoder", stages.pretrain_autoencoder, config, data, stage1, codes,
           results.resume_state("pretrain_autoencoder"), threads)  # fmt: skip
@@ -73,7 +75,7 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     stacks = sorted({stack for spec in specs.values() if spec.stage2 for stack in stack_prefixes(spec.prior_layers)})
     for stack in stacks:  # sorted: each layer after the one below it
         job, below = f"pretrain_prior_{stack}", stack_below(stack)
-        layer = {**config, "prior": layer_settings(config["prior"], stack.count("-"))}
+        layer = {**config, "rbm": layer_settings(config["prior"], stack.count("-"))}
         timed(job, stages.pretrain_prior, layer, results.prior_codes(below) if below else codes, results.prior(stack),
               results.prior_curves(stack), results.prior_codes(stack), results.resume_state(job), threads,
               stack_top_units(stack))  # fmt: skip
