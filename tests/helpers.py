@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE_MODELS = ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]  # config['models'] of the smoke run
+# config['models'] of the smoke run
+SMOKE_MODELS = ["hybrid", "hybrid_deep", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
 WALL_TIMES = ["train_seconds", "eval_seconds"]  # the metrics' columns that differ between identical runs
 
 

@@ -11,12 +11,14 @@ from helpers import SMOKE_MODELS, planned_jobs
 pytestmark = pytest.mark.workflow
 
 SCHEMA_SECTIONS = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["properties"]
-LATENT = ["hybrid", "factorised", "hybrid_scratch", "iwae"]
+LATENT = ["hybrid", "hybrid_deep", "factorised", "hybrid_scratch", "iwae"]
+PRIOR_LAYERS = {"pretrain_prior_h16", "pretrain_prior_h16-h8"}  # the hybrid's one layer, and hybrid_deep's two
 FINETUNES = {f"finetune_{m}" for m in LATENT}
 EVALUATIONS = {f"evaluate_{m}" for m in SMOKE_MODELS}
-TRAINING = {"pretrain_autoencoder", "pretrain_prior_h16", *FINETUNES, "train_pixel_rbm_rbm_pixels"}
+TRAINING = {"pretrain_autoencoder", *PRIOR_LAYERS, *FINETUNES, "train_pixel_rbm_rbm_pixels"}
 EVERY_JOB = {"binarize", *TRAINING, *EVALUATIONS, "figures"}
-ON_STAGE1 = {"pretrain_autoencoder", "pretrain_prior_h16", "finetune_hybrid", "finetune_factorised"}
+PRETRAINED = ["hybrid", "hybrid_deep", "factorised"]
+ON_STAGE1 = {"pretrain_autoencoder", *PRIOR_LAYERS, *{f"finetune_{m}" for m in PRETRAINED}}
 
 # section -> (a change of one value in it, the jobs that read it or what it made)
 CHANGES = {
@@ -30,10 +32,17 @@ CHANGES = {
     "data": ({"data": {"n_valid": 150}}, EVERY_JOB),
     "network": (
         {"network": {"hidden": [32]}},
-        {"pretrain_autoencoder", "pretrain_prior_h16", *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
+        {"pretrain_autoencoder", *PRIOR_LAYERS, *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
     ),
-    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | {"evaluate_hybrid", "evaluate_factorised", "figures"}),
-    "prior": ({"prior": {"batch_size": 50}}, {"pretrain_prior_h16", "finetune_hybrid", "evaluate_hybrid", "figures"}),
+    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | {f"evaluate_{m}" for m in PRETRAINED} | {"figures"}),
+    "prior": (
+        {"prior": {"batch_size": 50}},
+        {
+            *PRIOR_LAYERS,
+            *{f"{job}_{m}" for job in ("finetune", "evaluate") for m in ("hybrid", "hybrid_deep")},
+            "figures",
+        },
+    ),
     "pixel_rbm": ({"pixel_rbm": {"lr": 0.02}}, {"train_pixel_rbm_rbm_pixels", "evaluate_rbm_pixels", "figures"}),
     "finetune": ({"finetune": {"epochs": 2}}, FINETUNES | {f"evaluate_{m}" for m in LATENT} | {"figures"}),
     "evaluate": ({"evaluate": {"K": 20}}, EVALUATIONS | {"figures"}),
@@ -62,11 +71,9 @@ def test_a_changed_value_reruns_exactly_the_jobs_that_depend_on_it(section, smok
 
 
 def test_a_layer_added_on_top_reruns_no_layer_below(smoke_run, tmp_path):
-    """prior.n_hidden [16] -> [16, 8]: one new pretraining job on top of the finished h16 layer, and the models
-    with that prior (the hybrid, and the one from scratch, which has no pretraining job); the bottom layer and stage
-    one stay."""
+    """hybrid_deep's prior [16, 8] -> [16, 8, 4]: one new pretraining job on top of the finished layers, and that
+    model's training and evaluation; the layers below and stage one stay."""
     override = tmp_path / "override.yaml"
-    override.write_text(yaml.safe_dump({"prior": {"n_hidden": [16, 8]}}))
-    deep_models = {f"{job}_{m}" for job in ("finetune", "evaluate") for m in ("hybrid", "hybrid_scratch")}
-    expected = {"pretrain_prior_h16-h8", *deep_models, "figures"}
+    override.write_text(yaml.safe_dump({"models": {"hybrid_deep": {"rbm_hidden": [16, 8, 4]}}}))
+    expected = {"pretrain_prior_h16-h8-h4", "finetune_hybrid_deep", "evaluate_hybrid_deep", "figures"}
     assert planned_jobs(smoke_run, override) == expected

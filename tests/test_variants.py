@@ -27,7 +27,8 @@ def specs(models: dict) -> dict:
 
 def test_default_models_resolve_to_the_baselines_of_the_table():
     resolved = model_specs(CONFIG)
-    assert list(resolved) == ["hybrid", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
+    assert list(resolved) == ["hybrid", "hybrid_deep", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
+    assert resolved["hybrid_deep"].prior_layers == (100, 100)
     hybrid, scratch, iwae = resolved["hybrid"], resolved["hybrid_scratch"], resolved["iwae"]
     assert (hybrid.stage1, hybrid.stage2, hybrid.K, hybrid.rbm_hidden) == (True, True, 10, 100)
     assert (scratch.stage1, scratch.stage2, scratch.pretraining) == (False, False, "none")

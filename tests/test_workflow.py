@@ -27,14 +27,15 @@ MODELS = SMOKE_MODELS
 
 def test_every_step_writes_its_artifact_and_log(smoke_run):
     for path in [
-        "data/digits.h5", "stage1/autoencoder.pt", "stage1/codes.h5", "stage2/h16/prior.pt",
-        "stage2/h16/prior_curves.h5",
+        "data/digits.h5", "stage1/autoencoder.pt", "stage1/codes.h5",
+        *[f"stage2/{layer}/{name}" for layer in ("h16", "h16-h8")
+          for name in ("prior.pt", "prior_curves.h5", "codes.h5")],
         *[f"{model}/{name}" for model in MODELS for name in ("model.pt", "curves.h5", "evaluation.h5", "metrics.csv")],
     ]:  # fmt: skip
         assert (smoke_run / path).stat().st_size > 0, path
     for log in (smoke_run / "logs").glob("*.log"):
         assert "finished" in log.read_text(), log
-    assert len(list((smoke_run / "logs").glob("*.log"))) == 14
+    assert len(list((smoke_run / "logs").glob("*.log"))) == 17
     assert not (smoke_run / ".state").exists() or not list((smoke_run / ".state").iterdir())
 
 
@@ -61,7 +62,7 @@ def test_every_artifact_records_its_provenance(smoke_run):
 
 def test_metrics_have_ais_with_band_beside_exact_log_z(smoke_run):
     rows = {model: pd.read_csv(smoke_run / model / "metrics.csv").iloc[0] for model in MODELS}
-    for model in ("hybrid", "hybrid_scratch", "rbm_pixels"):  # every RBM: prior or on the pixels
+    for model in ("hybrid", "hybrid_deep", "hybrid_scratch", "rbm_pixels"):  # every RBM: prior, top of a DBN, pixels
         row = rows[model]
         assert row["log_z_low"] <= row["exact_log_z"] <= row["log_z_high"], model
         assert abs(row["test_ll"] - row["test_ll_exact_log_z"]) < 0.1, model
@@ -81,6 +82,12 @@ def test_checkpoints_rebuild_the_trained_models(smoke_run):
     assert saved["model_args"]["spec"]["name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
     assert saved["model_args"]["prior"] == {"kind": "rbm", "n_latent": 12, "n_hidden": 16}
     assert torch.isfinite(saved["model"]["prior.rbm.W"]).all()
+    deep = load_checkpoint(smoke_run / "hybrid_deep" / "model.pt")
+    assert deep["model_args"]["prior"] == {"kind": "deep_rbm", "n_latent": 12, "n_hidden": [16, 8]}
+    assert deep["model"]["prior.top.W"].shape == (16, 8)
+    assert deep["model"]["prior.generative.0.weight"].shape == (12, 16)
+    with h5py.File(smoke_run / "stage2" / "h16" / "codes.h5") as f:  # layer 1's hidden units: layer 2's data
+        assert f["z_train"].shape == (4600, 16) and set(np.unique(f["z_train"][()])) <= {0, 1}
     scratch = load_model(smoke_run / "hybrid_scratch" / "model.pt")
     assert scratch.spec.stage1 is False and scratch.spec.stage2 is False
     assert load_model(smoke_run / "rbm_pixels" / "model.pt").rbm.W.shape == (784, 12)
@@ -92,7 +99,7 @@ def test_figures_and_results_table(smoke_run):
         image = mpimg.imread(figures / name)
         assert image.shape[0] > 200 and image.shape[1] > 200 and image.std() > 0.01, name
     table = pd.read_csv(figures / "results.csv")
-    assert list(table["model"][:5]) == MODELS
+    assert list(table["model"][: len(MODELS)]) == MODELS
     assert table["source"].str.startswith("published").sum() >= 4
     markdown = (figures / "results.md").read_text()
     assert "hybrid" in markdown and "±" in markdown and "full MNIST" in markdown
