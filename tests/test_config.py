@@ -10,7 +10,8 @@ import pytest
 import yaml
 from helpers import REPO, snakemake
 
-RULES = ["binarize", "pretrain_autoencoder", "pretrain_prior", "finetune", "train_pixel_rbm", "evaluate", "figures"]
+RULES = ["binarize", "pretrain_encoder_rbm", "pretrain_autoencoder", "pretrain_prior", "finetune", "train_pixel_rbm",
+         "evaluate", "figures"]  # fmt: skip
 
 
 def test_dry_run_lists_every_stage_as_its_own_rule_with_a_log(tmp_path):
@@ -18,7 +19,8 @@ def test_dry_run_lists_every_stage_as_its_own_rule_with_a_log(tmp_path):
     assert result.returncode == 0, result.stderr
     for rule in RULES:
         assert re.search(rf"^rule {rule}:", result.stdout, re.M), rule
-    assert result.stdout.count("    log: ") == 14  # every job has a log: data, 2 pretraining, 5 models x 2, figures
+    # every job has a log: data, 2 RBMs starting stage one, stage one, 2 prior layers, 6 models x 2, figures
+    assert result.stdout.count("    log: ") == 19
 
 
 BAD_CONFIGS = {

@@ -14,7 +14,8 @@ from helpers import SMOKE_MODELS, snakemake
 pytestmark = pytest.mark.workflow
 
 STAGES = {"Training", "Trained models", "Evaluation", "Results"}
-RULES = {"binarize", "pretrain_autoencoder", "pretrain_prior", "finetune", "train_pixel_rbm", "evaluate", "figures"}
+RULES = {"binarize", "pretrain_encoder_rbm", "pretrain_autoencoder", "pretrain_prior", "finetune", "train_pixel_rbm",
+         "evaluate", "figures"}  # fmt: skip
 
 
 def embedded(html: str, name: str) -> Any:

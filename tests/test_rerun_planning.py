@@ -12,13 +12,15 @@ pytestmark = pytest.mark.workflow
 
 SCHEMA_SECTIONS = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["properties"]
 LATENT = ["hybrid", "hybrid_deep", "factorised", "hybrid_scratch", "iwae"]
-PRIOR_LAYERS = {"pretrain_prior_h16", "pretrain_prior_h16-h8"}  # the hybrid's one layer, and hybrid_deep's two
+STACK = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2"}  # the RBMs that start stage one (stage1.init: rbm_stack)
+STAGE1 = "pretrain_autoencoder-rbm_stack"
+PRIOR_LAYERS = {"pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8"}  # hybrid's, and hybrid_deep's
 FINETUNES = {f"finetune_{m}" for m in LATENT}
 EVALUATIONS = {f"evaluate_{m}" for m in SMOKE_MODELS}
-TRAINING = {"pretrain_autoencoder", *PRIOR_LAYERS, *FINETUNES, "train_pixel_rbm_rbm_pixels"}
+TRAINING = {*STACK, STAGE1, *PRIOR_LAYERS, *FINETUNES, "train_pixel_rbm_rbm_pixels"}
 EVERY_JOB = {"binarize", *TRAINING, *EVALUATIONS, "figures"}
 PRETRAINED = ["hybrid", "hybrid_deep", "factorised"]
-ON_STAGE1 = {"pretrain_autoencoder", *PRIOR_LAYERS, *{f"finetune_{m}" for m in PRETRAINED}}
+ON_STAGE1 = {STAGE1, *PRIOR_LAYERS, *{f"finetune_{m}" for m in PRETRAINED}}
 
 # section -> (a change of one value in it, the jobs that read it or what it made)
 CHANGES = {
@@ -32,9 +34,13 @@ CHANGES = {
     "data": ({"data": {"n_valid": 150}}, EVERY_JOB),
     "network": (
         {"network": {"hidden": [32]}},
-        {"pretrain_autoencoder", *PRIOR_LAYERS, *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
+        {*STACK, STAGE1, *PRIOR_LAYERS, *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
     ),
     "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | {f"evaluate_{m}" for m in PRETRAINED} | {"figures"}),
+    "stage1.rbm_stack": (
+        {"stage1": {"rbm_stack": {"lr": 0.02}}},
+        STACK | ON_STAGE1 | {f"evaluate_{m}" for m in PRETRAINED} | {"figures"},
+    ),
     "prior": (
         {"prior": {"batch_size": 50}},
         {
@@ -52,7 +58,7 @@ CHANGES = {
 
 
 def test_every_top_level_section_is_covered():
-    assert set(CHANGES) == set(SCHEMA_SECTIONS)
+    assert {section.split(".")[0] for section in CHANGES} == set(SCHEMA_SECTIONS)
 
 
 @pytest.mark.parametrize("section", list(CHANGES))
@@ -75,5 +81,5 @@ def test_a_layer_added_on_top_reruns_no_layer_below(smoke_run, tmp_path):
     model's training and evaluation; the layers below and stage one stay."""
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump({"models": {"hybrid_deep": {"rbm_hidden": [16, 8, 4]}}}))
-    expected = {"pretrain_prior_h16-h8-h4", "finetune_hybrid_deep", "evaluate_hybrid_deep", "figures"}
+    expected = {"pretrain_prior-rbm_stack_h16-h8-h4", "finetune_hybrid_deep", "evaluate_hybrid_deep", "figures"}
     assert planned_jobs(smoke_run, override) == expected

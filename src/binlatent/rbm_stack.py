@@ -24,6 +24,16 @@ class RBMStackError(ValueError):
     """A config whose networks an RBM stack cannot initialise."""
 
 
+EIGHT_BIT_DATASETS = ("patches", "cifar10")
+
+
+def check_config(network: Mapping[str, Any], dataset: str) -> None:
+    """Stop before any job runs when the config's networks or dataset cannot start from an RBM stack (the pixel
+    kind of a user's file is checked by the stack's first job)."""
+    pixels = "8bit" if dataset in EIGHT_BIT_DATASETS else "binary"
+    stack_sizes(ImageFormat((1,), pixels), network)
+
+
 def stack_sizes(image: ImageFormat, network: Mapping[str, Any]) -> list[int]:
     """The visible units of each RBM of the stack and the last one's hidden units: [D, *hidden, n_latent]."""
     if network["kind"] != "mlp" or image.pixels != "binary" or network["activation"] != "tanh":

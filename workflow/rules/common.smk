@@ -12,6 +12,7 @@ from binlatent.paths import (
     stage1_variant,
 )
 from binlatent.pretrain import layer_settings
+from binlatent.rbm_stack import check_config
 from binlatent.variants import model_specs
 
 RESULTS = Layout(config["outdir"])
@@ -32,6 +33,8 @@ PRIOR_STACKS = sorted(
         for stack in stack_prefixes(spec.prior_layers)
     }
 )  # every layer the models' stage-two stacks need, once, with the stage one under it: ('', 'h100'), ...
+if stage1_variant("rbm_stack") in STAGE1_VARIANTS:
+    check_config(config["network"], config["dataset"])
 ENCODER_RBM_UNITS = [
     *config["network"]["hidden"],
     config["network"]["n_latent"],
