@@ -16,6 +16,7 @@ FINETUNES = {f"finetune_{m}" for m in LATENT}
 EVALUATIONS = {f"evaluate_{m}" for m in SMOKE_MODELS}
 TRAINING = {"pretrain_autoencoder", "pretrain_prior_h16", *FINETUNES, "train_pixel_rbm_rbm_pixels"}
 EVERY_JOB = {"binarize", *TRAINING, *EVALUATIONS, "figures"}
+TUNING = {f"tune_{m}_lr0.002_wd0.1" for m in LATENT} | {"tune_rbm_pixels_lr0.05_wd0.0002", "tuning_table"}
 ON_STAGE1 = {"pretrain_autoencoder", "pretrain_prior_h16", "finetune_hybrid", "finetune_factorised"}
 
 # section -> (a change of one value in it, the jobs that read it or what it made)
@@ -25,6 +26,8 @@ CHANGES = {
     "device": ({"device": "auto"}, EVERY_JOB - {"binarize"}),
     "dataset": ({"dataset": "file"}, EVERY_JOB),  # with data_path set to a file of the same digits
     "data_path": ({"data_path": "elsewhere.npz"}, set()),  # the digits dataset does not read it
+    "seeds": ({"seeds": [7, 8]}, EVERY_JOB - {"binarize"}),  # each seed's jobs, under seed<N>/, on the one split
+    "tuning": ({"tuning": {"lr": [0.002]}}, TUNING),  # the sweep alone, on the run's data and pretraining
     "checkpoint_every": ({"checkpoint_every": 2}, EVERY_JOB - {"binarize"}),
     "models": ({"models": {"iwae": {"prior": "gaussian", "lr": 0.002}}}, {"finetune_iwae", "evaluate_iwae", "figures"}),
     "data": ({"data": {"n_valid": 150}}, EVERY_JOB),
@@ -32,7 +35,8 @@ CHANGES = {
         {"network": {"hidden": [32]}},
         {"pretrain_autoencoder", "pretrain_prior_h16", *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
     ),
-    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | {"evaluate_hybrid", "evaluate_factorised", "figures"}),
+    # stage1.epochs is also the budget of the models without stage one (finetune.budget: network_epochs)
+    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | FINETUNES | {f"evaluate_{m}" for m in LATENT} | {"figures"}),
     "prior": ({"prior": {"batch_size": 50}}, {"pretrain_prior_h16", "finetune_hybrid", "evaluate_hybrid", "figures"}),
     "pixel_rbm": ({"pixel_rbm": {"lr": 0.02}}, {"train_pixel_rbm_rbm_pixels", "evaluate_rbm_pixels", "figures"}),
     "finetune": ({"finetune": {"epochs": 2}}, FINETUNES | {f"evaluate_{m}" for m in LATENT} | {"figures"}),
