@@ -166,6 +166,8 @@ def test_margin_summary_counts_the_seeds_that_agree():
     assert summary["margin"] == pytest.approx(per_seed["margin"].mean())
     assert summary["seed_sd"] == pytest.approx(per_seed["margin"].std(ddof=1))
     assert seeds.claim(summary, "hybrid") == "hybrid ahead in 2 of 3 seeds (interval above 0 in 2)"
+    behind = {**summary.to_dict(), "seeds_ahead": 0, "seeds_interval_below_0": 1}
+    assert seeds.claim(behind, "hybrid") == "hybrid behind in 3 of 3 seeds (interval below 0 in 1)"
 
 
 def planned_logs(*configfiles: str, out) -> list[str]:

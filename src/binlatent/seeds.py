@@ -121,7 +121,7 @@ def paired_margins(
 def margin_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Per other model: the mean margin over seeds, its spread across seeds (sd; NaN with one seed), the
     within-run SE (root mean square), the interval holding every seed's, the number of seeds, how many have the
-    reference ahead (margin > 0) and how many have their whole interval above 0."""
+    reference ahead (margin > 0) and how many have their whole interval above 0, or below 0."""
     rows = []
     for model, seeds in per_seed.groupby("model", sort=False):
         rows.append(
@@ -135,17 +135,19 @@ def margin_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
                 "n_seeds": len(seeds),
                 "seeds_ahead": int((seeds["margin"] > 0).sum()),
                 "seeds_interval_above_0": int((seeds["low"] > 0).sum()),
+                "seeds_interval_below_0": int((seeds["high"] < 0).sum()),
             }
         )
     return pd.DataFrame(rows)
 
 
 def claim(row: Mapping[str, Any], reference: str) -> str:
-    """'hybrid ahead in 3 of 3 seeds (interval above 0 in 2)', or behind, from a margin_summary row."""
-    n, ahead, sure = int(row["n_seeds"]), int(row["seeds_ahead"]), int(row["seeds_interval_above_0"])
+    """'hybrid ahead in 3 of 3 seeds (interval above 0 in 2)', or behind (interval below 0 in ...), from a
+    margin_summary row: the majority's side, and in how many seeds the interval excludes 0 on that side."""
+    n, ahead = int(row["n_seeds"]), int(row["seeds_ahead"])
     if ahead >= n - ahead:
-        return f"{reference} ahead in {ahead} of {n} seeds (interval above 0 in {sure})"
-    return f"{reference} behind in {n - ahead} of {n} seeds"
+        return f"{reference} ahead in {ahead} of {n} seeds (interval above 0 in {int(row['seeds_interval_above_0'])})"
+    return f"{reference} behind in {n - ahead} of {n} seeds (interval below 0 in {int(row['seeds_interval_below_0'])})"
 
 
 def read_runs(
@@ -180,6 +182,7 @@ def write_margins(
     per_seed = paired_margins(read_runs(runs), reference)
     summary = margin_summary(per_seed)
     both = pd.concat([per_seed.assign(row="seed"), summary.assign(row="summary")], ignore_index=True)
+    both["seed"] = both["seed"].astype("Int64")  # blank on the summary rows
     both.to_csv(out_dir / "margins.csv", index=False)
     n = len(runs)
     pretty = pd.DataFrame(
