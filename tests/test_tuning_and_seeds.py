@@ -177,6 +177,7 @@ def planned_logs(*configfiles: str, out) -> list[str]:
     return [path.removeprefix(f"{out}/") for path in re.findall(r"log: (\S+)\.log", result.stdout + result.stderr)]
 
 
+@pytest.mark.workflow
 def test_the_tuning_overlay_plans_one_job_per_model_and_grid_point(tmp_path):
     logs = planned_logs("tests/configs/tuning_smoke.yaml", out=tmp_path)
     latent = [m for m in SMOKE_MODELS if m != "rbm_pixels"]
@@ -189,6 +190,7 @@ def test_the_tuning_overlay_plans_one_job_per_model_and_grid_point(tmp_path):
                                        "logs/tuning_table"}  # fmt: skip
 
 
+@pytest.mark.workflow
 def test_two_seeds_plan_every_model_twice_and_the_data_once(tmp_path):
     logs = planned_logs("tests/configs/seeds_smoke.yaml", out=tmp_path)
     assert logs.count("logs/binarize") == 1 and logs.count("logs/figures") == 1
