@@ -22,9 +22,10 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/tuning.smk"
 
 
 rule all:
     default_target: True
     input:
-        rules.figures.output.figures,
+        final_targets(),

@@ -96,7 +96,7 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
         timed(f"evaluate_{name}", stages.evaluate, config, data, files["checkpoint"], files["evaluation"],
               files["metrics"], threads)  # fmt: skip
         models[name] = files
-    timed("figures", stages.figures, config, data, curves, models, results.figures(), 1)
+    timed("figures", stages.figures, config, data, curves, models, results.figures(), {config["seed"]: models}, 1)
     return timings
 
 

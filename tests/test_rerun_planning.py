@@ -21,6 +21,7 @@ TRAINING = {*STACK, STAGE1, *PRIOR_LAYERS, *FINETUNES, "train_pixel_rbm_rbm_pixe
 EVERY_JOB = {"binarize", *TRAINING, *EVALUATIONS, "figures"}
 PRETRAINED = ["hybrid", "hybrid_deep", "factorised"]
 ON_STAGE1 = {STAGE1, *PRIOR_LAYERS, *{f"finetune_{m}" for m in PRETRAINED}}
+TUNING = {f"tune_{m}_lr0.002_wd0.1" for m in LATENT} | {"tune_rbm_pixels_lr0.05_wd0.0002", "tuning_table"}
 
 # section -> (a change of one value in it, the jobs that read it or what it made)
 CHANGES = {
@@ -29,6 +30,8 @@ CHANGES = {
     "device": ({"device": "auto"}, EVERY_JOB - {"binarize"}),
     "dataset": ({"dataset": "file"}, EVERY_JOB),  # with data_path set to a file of the same digits
     "data_path": ({"data_path": "elsewhere.npz"}, set()),  # the digits dataset does not read it
+    "seeds": ({"seeds": [7, 8]}, EVERY_JOB - {"binarize"}),  # each seed's jobs, under seed<N>/, on the one split
+    "tuning": ({"tuning": {"lr": [0.002]}}, TUNING),  # the sweep alone, on the run's data and pretraining
     "checkpoint_every": ({"checkpoint_every": 2}, EVERY_JOB - {"binarize"}),
     "models": ({"models": {"iwae": {"prior": "gaussian", "lr": 0.002}}}, {"finetune_iwae", "evaluate_iwae", "figures"}),
     "data": ({"data": {"n_valid": 150}}, EVERY_JOB),
@@ -36,7 +39,8 @@ CHANGES = {
         {"network": {"hidden": [32]}},
         {*STACK, STAGE1, *PRIOR_LAYERS, *FINETUNES, *{f"evaluate_{m}" for m in LATENT}, "figures"},
     ),
-    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | {f"evaluate_{m}" for m in PRETRAINED} | {"figures"}),
+    # stage1.epochs is also the budget of the models without stage one (finetune.budget: network_epochs)
+    "stage1": ({"stage1": {"epochs": 2}}, ON_STAGE1 | FINETUNES | {f"evaluate_{m}" for m in LATENT} | {"figures"}),
     "stage1.rbm_stack": (
         {"stage1": {"rbm_stack": {"lr": 0.02}}},
         STACK | ON_STAGE1 | {f"evaluate_{m}" for m in PRETRAINED} | {"figures"},

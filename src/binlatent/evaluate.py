@@ -103,10 +103,11 @@ def check_metrics(check: AISCheck) -> dict[str, Any]:
 
 def training_settings(ckpt_path: str | os.PathLike) -> dict[str, float]:
     """The step and weight decay a model was trained with, from its checkpoint's provenance: fine-tuning's
-    (the spec's step), or for the RBM on pixels its CD step and L2 decay (config['pixel_rbm'])."""
+    (the spec's step and decay), or for the RBM on pixels its CD step and L2 decay (config['pixel_rbm'])."""
     made_by = json.loads(json.loads(load_checkpoint(ckpt_path)["provenance"])["config"])
     spec, section = made_by["spec"], made_by.get("finetune") or made_by["pixel_rbm"]
-    return {"lr": spec["lr"] or section["lr"], "weight_decay": section["weight_decay"]}
+    decay = spec.get("weight_decay")
+    return {"lr": spec["lr"] or section["lr"], "weight_decay": section["weight_decay"] if decay is None else decay}
 
 
 def add_bits_per_dim(metrics: dict[str, float], n_dims: int) -> None:

@@ -89,6 +89,20 @@ class Layout:
     def figures(self) -> str:
         return self.path("figures")
 
+    def seeded(self, seed: int | str) -> Layout:
+        """The layout of one training seed's run, <outdir>/seed<N>/, when a run has several (config['seeds']):
+        its pretraining, models, logs and resume state; the data and the figures stay at the top."""
+        return Layout(self.path(f"seed{seed}"))
+
+    def tuning_point(self, model: str, lr: str, wd: str, file: str) -> str:
+        """A file (model.pt, curves.h5) of one grid point of the tuning sweep: `model` trained at step `lr` and
+        weight decay `wd` (binlatent.tuning.value_name)."""
+        return self.path("tuning", model, f"lr{lr}_wd{wd}", file)
+
+    def tuning(self, file: str) -> str:
+        """The sweep's table (tuning.csv, tuning.md), figure (tuning.png) and chosen values (chosen.yaml)."""
+        return self.path("tuning", file)
+
     def log(self, job: str) -> str:
         return self.path("logs", f"{job}.log")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import datasets, plots, rbm_stack, results
+from binlatent import datasets, plots, rbm_stack, results, seeds
 from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
 from binlatent.finetune import train_on_bound
 from binlatent.io import load_checkpoint, read_h5, read_h5_names, save_checkpoint, write_h5, write_text
@@ -281,12 +281,16 @@ def figures(
     pretraining_curves: Mapping[str, str],
     models: Mapping[str, Mapping[str, str]],
     out_dir: str,
+    runs: Mapping[int, Mapping[str, Mapping[str, str]]],
     threads: int,
 ) -> None:
-    """Samples, reconstructions, training curves, AIS diagnostic, ablations and the results table, into out_dir.
+    """Samples, reconstructions, training curves, AIS diagnostic, ablations, the results table and the reference's
+    paired margins, into out_dir.
 
     `pretraining_curves` maps a stage label to its curves HDF5; `models` maps a model name to its
-    'checkpoint', 'curves', 'evaluation' and 'metrics' paths. Ablations are read against the model named
+    'checkpoint', 'curves', 'evaluation' and 'metrics' paths (the first training seed's); `runs` maps every
+    training seed to its models' 'evaluation' and 'metrics' paths: the table gives the mean over seeds, the margins
+    each seed's (binlatent.seeds). Ablations are read against the model named
     REFERENCE_MODEL (else the first): config files merge, so the order of the models is not the user's.
     The directory is built beside out_dir and renamed into place when complete.
     """
@@ -312,10 +316,12 @@ def figures(
     plots.plot_training_curves(curves, tmp / "training_curves.png")
     reference = REFERENCE_MODEL if REFERENCE_MODEL in models else next(iter(models))
     plots.plot_ais_evaluation(models[reference]["evaluation"], tmp / "ais_diagnostic.png")
-    metrics = pd.concat([pd.read_csv(paths["metrics"]) for paths in models.values()], ignore_index=True)
+    metrics = seeds.aggregate_seeds(seeds.seed_metrics(runs))
     panels = results.ablation_panels(metrics, {name: model.spec for name, model in trained.items()}, reference)
     if panels:
         plots.plot_ablations(panels, tmp / "ablations.png")
     results.write_results(metrics, tmp, image.pixels)
+    if len(models) > 1:
+        seeds.write_margins(runs, reference, tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

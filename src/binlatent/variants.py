@@ -2,8 +2,14 @@
 
 A spec names the prior over the code (`rbm`, `factorised`, `gaussian`) or `pixels` for an RBM
 directly on the pixels, which pretraining stages it starts from, any of the training choices
-that ablations vary (estimator, K, RBM hidden units), and its own fine-tuning step size (tuned per
-model on its validation bound, so not an ablated choice); everything else comes from the config.
+that ablations vary (estimator, K, RBM hidden units), and its own fine-tuning step size and weight decay
+(tuned per model on its own validation bound by configs/tuning.yaml, so not ablated choices); everything else
+comes from the config.
+
+The training budget (finetune.budget): with `network_epochs` every model with a code gets the same number of
+epochs that train its encoder and decoder on the images, stage1.epochs + finetune.epochs, so a model without
+stage one fine-tunes for that many; with `finetune_epochs` every model fine-tunes for finetune.epochs and
+pretraining comes on top.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class ModelSpec:
     lr: float  # fine-tuning step of the encoder and decoder; 0 for the pixel RBM (trained by config['pixel_rbm'])
     prior_upper: tuple[int, ...] = ()  # hidden units of the RBMs stacked above the first (a deep prior)
     stage1_init: str = "random"  # how stage one's networks start: random | rbm_stack (an RBM stack, unrolled)
+    weight_decay: float | None = None  # fine-tuning's decoupled decay of encoder and decoder; None: finetune's
+    epochs: int | None = None  # fine-tuning epochs under finetune.budget; None: finetune.epochs
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior_upper", tuple(int(n) for n in self.prior_upper))
@@ -97,12 +105,28 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
         raise ModelSpecError(f"{where}: an RBM on pixels has one hidden layer; give rbm_hidden as one number")
     if "lr" in raw and prior == "pixels":
         raise ModelSpecError(f"{where}: an RBM on pixels is trained with pixel_rbm.lr; remove 'lr'")
+    if "weight_decay" in raw and prior == "pixels":
+        raise ModelSpecError(f"{where}: an RBM on pixels is trained with pixel_rbm.weight_decay; remove 'weight_decay'")
     lr = 0.0 if prior == "pixels" else float(raw.get("lr", config["finetune"]["lr"]))
+    weight_decay = None if prior == "pixels" else float(raw.get("weight_decay", config["finetune"]["weight_decay"]))
     if "stage1_init" in raw and not stage1:
         raise ModelSpecError(f"{where}: stage1_init chooses how stage one starts; this model has no stage one")
     stage1_init = raw.get("stage1_init", config["stage1"]["init"])
     rbm_hidden = layers[0] if layers else 0
-    return ModelSpec(name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]), stage1_init)
+    epochs = None if prior == "pixels" else finetune_epochs(config, stage1)
+    return ModelSpec(
+        name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]), stage1_init, weight_decay, epochs
+    )
+
+
+def finetune_epochs(config: Mapping[str, Any], stage1: bool) -> int:
+    """Fine-tuning epochs of a model with a code under config['finetune']['budget']: `network_epochs` (the
+    encoder and decoder get stage1.epochs + finetune.epochs epochs on the images, whether they start from stage
+    one or not) or `finetune_epochs` (finetune.epochs for every model, pretraining on top)."""
+    ft = config["finetune"]
+    if ft.get("budget", "network_epochs") == "network_epochs" and not stage1:
+        return int(ft["epochs"] + config["stage1"]["epochs"])
+    return int(ft["epochs"])
 
 
 def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
@@ -114,9 +138,13 @@ def model_specs(config: Mapping[str, Any]) -> dict[str, ModelSpec]:
 
 
 def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
-    """config['finetune'] with the spec's estimator, K and step size."""
+    """config['finetune'] with the spec's estimator, K, step size, and its weight decay and epochs where set."""
     cfg = copy.deepcopy(dict(finetune))
     cfg.update(estimator=spec.estimator, K=spec.K, lr=spec.lr)
+    if spec.weight_decay is not None:
+        cfg["weight_decay"] = spec.weight_decay
+    if spec.epochs is not None:
+        cfg["epochs"] = spec.epochs
     return cfg
 
 

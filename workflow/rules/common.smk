@@ -13,9 +13,21 @@ from binlatent.paths import (
 )
 from binlatent.pretrain import layer_settings
 from binlatent.rbm_stack import check_config
+from binlatent.tuning import grid_points, is_on, tuned_pixel_rbm, tuned_spec
 from binlatent.variants import model_specs
 
 RESULTS = Layout(config["outdir"])
+SEEDS = config["seeds"] or [
+    config["seed"]
+]  # the training seeds; the data stage uses config['seed']
+SEEDED = len(SEEDS) > 1
+RUN = (
+    RESULTS.seeded("{seed}") if SEEDED else RESULTS
+)  # where a training seed's pretraining, models, logs and state go: <outdir>/seed<N>/ with several seeds
+FIRST = (
+    RESULTS.seeded(SEEDS[0]) if SEEDED else RESULTS
+)  # the first seed's run: the samples, reconstructions and curves of the figures
+TUNING = is_on(config["tuning"])  # the run is the tuning sweep (configs/tuning.yaml)
 SPECS = model_specs(
     config
 )  # name -> ModelSpec: what each model trains from (see config['models'])
@@ -49,9 +61,22 @@ def one_of(names):
 
 wildcard_constraints:
     model=one_of(MODELS),
+    seed=r"\d+",
+    lr=r"\d[0-9.e+-]*",
+    wd=r"\d[0-9.e+-]*",
     stack=r"h\d+(-h\d+)*",
     variant=one_of(["", stage1_variant("rbm_stack")]),
     layer=r"\d+",
+
+
+def run_of(wildcards):
+    """The layout of the training seed a job belongs to (its {seed}, else the first seed: the tuning sweep)."""
+    return RESULTS.seeded(getattr(wildcards, "seed", SEEDS[0])) if SEEDED else RESULTS
+
+
+def training_seed(wildcards):
+    """The seed of a training or evaluation job: its {seed} with several seeds, else the one seed."""
+    return int(getattr(wildcards, "seed", SEEDS[0])) if SEEDED else SEEDS[0]
 
 
 def resource(rule_name, key):
@@ -75,14 +100,14 @@ def data_inputs(wildcards):
 
 def pretrained_inputs(wildcards):
     """The pretrained parts a model starts from: the stage-one autoencoder, the stage-two RBMs of its prior."""
-    spec = SPECS[wildcards.model]
+    spec, run = SPECS[wildcards.model], run_of(wildcards)
     variant = stage1_variant(spec.stage1_init)
     files = {}
     if spec.stage1:
-        files["stage1"] = RESULTS.autoencoder(variant)
+        files["stage1"] = run.autoencoder(variant)
     if spec.stage2:
         files["prior"] = [
-            RESULTS.prior(stack, variant) for stack in stack_prefixes(spec.prior_layers)
+            run.prior(stack, variant) for stack in stack_prefixes(spec.prior_layers)
         ]
     return files
 
@@ -92,7 +117,7 @@ def autoencoder_inputs(wildcards):
     files = {"data": rules.binarize.output.data}
     if wildcards.variant:
         files["rbms"] = [
-            RESULTS.encoder_rbm(i + 1) for i in range(len(ENCODER_RBM_UNITS))
+            run_of(wildcards).encoder_rbm(i + 1) for i in range(len(ENCODER_RBM_UNITS))
         ]
     return files
 
@@ -101,7 +126,7 @@ def encoder_rbm_data(wildcards):
     """The data of RBM {layer} of the stage-one stack: the pixels, else the hidden units of the RBM below."""
     layer = int(wildcards.layer)
     if layer > 1:
-        return RESULTS.encoder_rbm(layer - 1, "codes.h5")
+        return run_of(wildcards).encoder_rbm(layer - 1, "codes.h5")
     return rules.binarize.output.data
 
 
@@ -115,8 +140,8 @@ def layer_below_codes(wildcards):
     layer below's hidden units."""
     below = stack_below(wildcards.stack)
     if below:
-        return RESULTS.prior_codes(below, wildcards.variant)
-    return RESULTS.codes(wildcards.variant)
+        return run_of(wildcards).prior_codes(below, wildcards.variant)
+    return run_of(wildcards).codes(wildcards.variant)
 
 
 def prior_layer_config(wildcards):
@@ -129,12 +154,54 @@ def model_spec(wildcards):
 
 
 def model_outputs(wildcards=None):
-    """Every model's checkpoint, curves, evaluation and metrics, keyed for the figures script."""
-    return {
-        f"{name}_{kind}": RESULTS.model(name, kind)
+    """Every model's checkpoint, curves, evaluation and metrics of the first seed, keyed for the figures script;
+    with several seeds also every seed's evaluation and metrics, keyed seed<N>_<model>_<kind>.
+    """
+    files = {
+        f"{name}_{kind}": FIRST.model(name, kind)
         for name in MODELS
         for kind in MODEL_FILES
     }
+    if SEEDED:
+        for seed in SEEDS:
+            for name in MODELS:
+                for kind in ("evaluation", "metrics"):
+                    files[f"seed{seed}_{name}_{kind}"] = RESULTS.seeded(seed).model(
+                        name, kind
+                    )
+    return files
+
+
+def tuned_model_spec(wildcards):
+    """The spec of {model} at the grid point {lr}, {wd} of the tuning sweep."""
+    return tuned_spec(SPECS[wildcards.model], wildcards.lr, wildcards.wd).as_dict()
+
+
+def tuned_pixel_rbm_config(wildcards):
+    """config['pixel_rbm'] at the grid point {lr}, {wd} of the tuning sweep."""
+    return tuned_pixel_rbm(config["pixel_rbm"], wildcards.lr, wildcards.wd)
+
+
+def tuning_points():
+    """Every (model, step, decay) of the sweep, in the models' order, with whether it is the RBM on pixels."""
+    return [
+        {"model": name, "lr": lr, "weight_decay": wd, "pixels": name in PIXEL_MODELS}
+        for name in MODELS
+        for lr, wd in grid_points(SPECS[name], config["tuning"], config["pixel_rbm"])
+    ]
+
+
+def tuning_curves(wildcards=None):
+    """The curves of every grid point of the sweep, in the order of tuning_points()."""
+    return [
+        RESULTS.tuning_point(p["model"], p["lr"], p["weight_decay"], "curves.h5")
+        for p in tuning_points()
+    ]
+
+
+def final_targets():
+    """What the run makes: the sweep's table when config['tuning'] sets a grid, else the figures."""
+    return [RESULTS.tuning("tuning.csv")] if TUNING else [RESULTS.figures()]
 
 
 def pretraining_curves(wildcards=None):
@@ -142,14 +209,14 @@ def pretraining_curves(wildcards=None):
     stage2<variant>_<stack>."""
     files = {}
     for variant in STAGE1_VARIANTS:
-        files[f"stage1{variant}"] = RESULTS.codes(variant)
+        files[f"stage1{variant}"] = FIRST.codes(variant)
         if variant:
             for i in range(len(ENCODER_RBM_UNITS)):
-                files[f"stage1{variant}_rbm{i + 1}"] = RESULTS.encoder_rbm(
+                files[f"stage1{variant}_rbm{i + 1}"] = FIRST.encoder_rbm(
                     i + 1, "curves.h5"
                 )
     for variant, stack in PRIOR_STACKS:
-        files[f"stage2{variant}_{stack}"] = RESULTS.prior_curves(stack, variant)
+        files[f"stage2{variant}_{stack}"] = FIRST.prior_curves(stack, variant)
     return files
 
 
@@ -161,6 +228,7 @@ REPORT_CATEGORIES = {
     "ais_diagnostic": "Evaluation",
     "ablations": "Results",
     "results": "Results",
+    "margins": "Results",
 }
 
 

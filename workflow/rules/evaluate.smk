@@ -1,19 +1,19 @@
 rule evaluate:
     input:
         data=rules.binarize.output.data,
-        checkpoint=RESULTS.model("{model}", "checkpoint"),
+        checkpoint=RUN.model("{model}", "checkpoint"),
     output:
-        evaluation=RESULTS.model("{model}", "evaluation"),
+        evaluation=RUN.model("{model}", "evaluation"),
         metrics=report(
-            RESULTS.model("{model}", "metrics"),
+            RUN.model("{model}", "metrics"),
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{model}",
         ),
     log:
-        RESULTS.log("evaluate_{model}"),
+        RUN.log("evaluate_{model}"),
     benchmark:
-        RESULTS.benchmark("evaluate_{model}")
+        RUN.benchmark("evaluate_{model}")
     conda:
         ENV
     threads: resource("evaluate", "threads")
@@ -23,7 +23,7 @@ rule evaluate:
         gpu=resource("evaluate", "gpu"),
     params:
         evaluate=config["evaluate"],
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
     script:
         "../scripts/evaluate.py"

@@ -22,6 +22,7 @@ rule figures:
         runtime=resource("figures", "runtime"),
     params:
         models=MODELS,
+        seeds=SEEDS,
         pretraining=lambda wildcards: list(pretraining_curves()),
         figures=config["figures"],
         seed=config["seed"],

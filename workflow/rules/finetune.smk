@@ -5,12 +5,12 @@ rule finetune:
         unpack(pretrained_inputs),
         data=rules.binarize.output.data,
     output:
-        checkpoint=RESULTS.model("{model}", "checkpoint"),
-        curves=RESULTS.model("{model}", "curves"),
+        checkpoint=RUN.model("{model}", "checkpoint"),
+        curves=RUN.model("{model}", "curves"),
     log:
-        RESULTS.log("finetune_{model}"),
+        RUN.log("finetune_{model}"),
     benchmark:
-        RESULTS.benchmark("finetune_{model}")
+        RUN.benchmark("finetune_{model}")
     wildcard_constraints:
         model=one_of(LATENT_MODELS),
     conda:
@@ -21,11 +21,11 @@ rule finetune:
         runtime=resource("finetune", "runtime"),
         gpu=resource("finetune", "gpu"),
     params:
-        state=RESULTS.resume_state("finetune_{model}"),
+        state=RUN.resume_state("finetune_{model}"),
         spec=model_spec,
         network=config["network"],
         finetune=config["finetune"],
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],
     script:
@@ -37,12 +37,12 @@ rule train_pixel_rbm:
     input:
         data=rules.binarize.output.data,
     output:
-        checkpoint=RESULTS.model("{model}", "checkpoint"),
-        curves=RESULTS.model("{model}", "curves"),
+        checkpoint=RUN.model("{model}", "checkpoint"),
+        curves=RUN.model("{model}", "curves"),
     log:
-        RESULTS.log("train_pixel_rbm_{model}"),
+        RUN.log("train_pixel_rbm_{model}"),
     benchmark:
-        RESULTS.benchmark("train_pixel_rbm_{model}")
+        RUN.benchmark("train_pixel_rbm_{model}")
     wildcard_constraints:
         model=one_of(PIXEL_MODELS),
     conda:
@@ -53,10 +53,10 @@ rule train_pixel_rbm:
         runtime=resource("train_pixel_rbm", "runtime"),
         gpu=resource("train_pixel_rbm", "gpu"),
     params:
-        state=RESULTS.resume_state("train_pixel_rbm_{model}"),
+        state=RUN.resume_state("train_pixel_rbm_{model}"),
         spec=model_spec,
         pixel_rbm=config["pixel_rbm"],
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],
     script:

@@ -4,13 +4,13 @@ rule pretrain_encoder_rbm:
     input:
         data=encoder_rbm_data,
     output:
-        checkpoint=RESULTS.encoder_rbm("{layer}"),
-        curves=RESULTS.encoder_rbm("{layer}", "curves.h5"),
-        codes=RESULTS.encoder_rbm("{layer}", "codes.h5"),
+        checkpoint=RUN.encoder_rbm("{layer}"),
+        curves=RUN.encoder_rbm("{layer}", "curves.h5"),
+        codes=RUN.encoder_rbm("{layer}", "codes.h5"),
     log:
-        RESULTS.log("pretrain_encoder_rbm{layer}"),
+        RUN.log("pretrain_encoder_rbm{layer}"),
     benchmark:
-        RESULTS.benchmark("pretrain_encoder_rbm{layer}")
+        RUN.benchmark("pretrain_encoder_rbm{layer}")
     priority: 10
     conda:
         ENV
@@ -20,10 +20,10 @@ rule pretrain_encoder_rbm:
         runtime=resource("pretrain_encoder_rbm", "runtime"),
         gpu=resource("pretrain_encoder_rbm", "gpu"),
     params:
-        state=RESULTS.resume_state("pretrain_encoder_rbm{layer}"),
+        state=RUN.resume_state("pretrain_encoder_rbm{layer}"),
         rbm=config["stage1"]["rbm_stack"],
         n_hidden=lambda wildcards: ENCODER_RBM_UNITS[int(wildcards.layer) - 1],
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],
     script:
@@ -35,12 +35,12 @@ rule pretrain_autoencoder:
     input:
         unpack(autoencoder_inputs),
     output:
-        checkpoint=RESULTS.autoencoder("{variant}"),
-        codes=RESULTS.codes("{variant}"),
+        checkpoint=RUN.autoencoder("{variant}"),
+        codes=RUN.codes("{variant}"),
     log:
-        RESULTS.log("pretrain_autoencoder{variant}"),
+        RUN.log("pretrain_autoencoder{variant}"),
     benchmark:
-        RESULTS.benchmark("pretrain_autoencoder{variant}")
+        RUN.benchmark("pretrain_autoencoder{variant}")
     priority: 10  # on the longest path: start it before the baselines that need no pretraining
     conda:
         ENV
@@ -50,10 +50,10 @@ rule pretrain_autoencoder:
         runtime=resource("pretrain_autoencoder", "runtime"),
         gpu=resource("pretrain_autoencoder", "gpu"),
     params:
-        state=RESULTS.resume_state("pretrain_autoencoder{variant}"),
+        state=RUN.resume_state("pretrain_autoencoder{variant}"),
         network=config["network"],
         stage1=stage1_settings(),
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],
     script:
@@ -67,13 +67,13 @@ rule pretrain_prior:
     input:
         codes=layer_below_codes,
     output:
-        checkpoint=RESULTS.prior("{stack}", "{variant}"),
-        curves=RESULTS.prior_curves("{stack}", "{variant}"),
-        codes=RESULTS.prior_codes("{stack}", "{variant}"),
+        checkpoint=RUN.prior("{stack}", "{variant}"),
+        curves=RUN.prior_curves("{stack}", "{variant}"),
+        codes=RUN.prior_codes("{stack}", "{variant}"),
     log:
-        RESULTS.log("pretrain_prior{variant}_{stack}"),
+        RUN.log("pretrain_prior{variant}_{stack}"),
     benchmark:
-        RESULTS.benchmark("pretrain_prior{variant}_{stack}")
+        RUN.benchmark("pretrain_prior{variant}_{stack}")
     priority: 10
     conda:
         ENV
@@ -83,9 +83,9 @@ rule pretrain_prior:
         runtime=resource("pretrain_prior", "runtime"),
         gpu=resource("pretrain_prior", "gpu"),
     params:
-        state=RESULTS.resume_state("pretrain_prior{variant}_{stack}"),
+        state=RUN.resume_state("pretrain_prior{variant}_{stack}"),
         rbm=prior_layer_config,
-        seed=config["seed"],
+        seed=training_seed,
         device=config["device"],
         checkpoint_every=config["checkpoint_every"],
     script:

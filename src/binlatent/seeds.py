@@ -1,0 +1,210 @@
+"""Several training seeds on one data split: the results table's mean over seeds with the spread across them, and
+the reference model's paired margins over every other model, per seed, with how many seeds agree.
+
+A margin is the mean over the same test images of the difference of two models' log-likelihood estimates,
+
+    margin = mean_i [u_ref(x_i) - u_other(x_i)] - (log Z_ref - log Z_other),
+
+where u is the unnormalised estimate (log-mean-exp of the importance weights, or -F(x) for the RBM on pixels).
+Its standard error is that of the per-image differences; its interval adds ±3 of them and the two models' log Z
+intervals end to end (the log Z error is shared by every image, so it does not average out):
+[d - 3 se - (high_ref - log Z_ref) - (log Z_other - low_other), d + 3 se + (log Z_ref - low_ref) + (high_other
+- log Z_other)].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from binlatent.evaluate import LL_INTERVAL_SE
+from binlatent.io import read_h5
+
+PER_IMAGE = "per_image_unnormalised_ll"  # the evaluation HDF5's per-image unnormalised estimates
+SPREAD_KEYS = ("test_ll", "test_bpd")  # the figures whose spread across seeds the table reports
+
+
+def aggregate_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (in first-seen order) from one metrics row per (seed, model), `seed` a column.
+
+    Numbers are averaged over seeds, except standard errors (the root mean square: a typical within-run SE),
+    interval ends (`_low`: the lowest, `_high`: the highest, so that the interval holds every seed's) and the AIS
+    check (reliable only when every seed's is). `n_seeds` counts the seeds; `<key>_seed_sd` is the standard
+    deviation across seeds of each of SPREAD_KEYS, set only with two or more seeds.
+    """
+    if "seed" not in metrics.columns:
+        metrics = metrics.assign(seed=0)
+    rows = []
+    for model, runs in metrics.groupby("model", sort=False):
+        row: dict[str, Any] = {"model": model, "n_seeds": runs["seed"].nunique()}
+        for column in runs.columns.drop(["model", "seed"]):
+            values = runs[column]
+            if column == "log_z_reliable":
+                row[column] = bool(values.astype(bool).all()) if values.notna().any() else math.nan
+            elif column == "log_z_check":
+                row[column] = flagged_checks(runs)
+            elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+                row[column] = values.iloc[0]
+            elif column.endswith("_se"):
+                row[column] = (
+                    float(np.sqrt(np.nanmean(values.to_numpy(float) ** 2))) if values.notna().any() else math.nan
+                )
+            elif column.endswith("_low"):
+                row[column] = values.min()
+            elif column.endswith("_high"):
+                row[column] = values.max()
+            else:
+                row[column] = values.mean()
+        for key in SPREAD_KEYS:
+            if row["n_seeds"] > 1 and key in runs and runs[key].notna().all():
+                row[f"{key}_seed_sd"] = float(runs[key].std(ddof=1))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def flagged_checks(runs: pd.DataFrame) -> Any:
+    """The AIS check's reasons of every seed whose log Z is flagged ('seed N: ...'), else the first seed's."""
+    reliable = runs["log_z_reliable"] if "log_z_reliable" in runs else pd.Series(True, index=runs.index)
+    flagged = runs[reliable.notna() & ~reliable.fillna(True).astype(bool)]
+    if flagged.empty:
+        return runs["log_z_check"].iloc[0]
+    return "; ".join(
+        f"seed {seed}: {check}" for seed, check in zip(flagged["seed"], flagged["log_z_check"], strict=True)
+    )
+
+
+def log_z_parts(metrics: Mapping[str, Any]) -> tuple[float, float, float]:
+    """(log Z, its interval's low, high) of a metrics row; (0, 0, 0) for a normalised model."""
+    value = float(metrics.get("log_z", 0.0) or 0.0)
+    low, high = metrics.get("log_z_interval_low"), metrics.get("log_z_interval_high")
+    if low is None or pd.isna(low):
+        return value, value, value
+    return value, float(low), float(high)
+
+
+def paired_margin(
+    reference: np.ndarray, other: np.ndarray, ref_metrics: Mapping[str, Any], other_metrics: Mapping[str, Any]
+) -> dict[str, float]:
+    """The reference model's margin over another on the same test images (module docstring): margin, se, low,
+    high, in nats per image."""
+    if reference.shape != other.shape:
+        raise ValueError(f"paired margins need the same test images; got {reference.shape} and {other.shape}")
+    diff = reference.astype(float) - other.astype(float)
+    z_ref, low_ref, high_ref = log_z_parts(ref_metrics)
+    z_other, low_other, high_other = log_z_parts(other_metrics)
+    margin = float(diff.mean()) - (z_ref - z_other)
+    se = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    low = margin - LL_INTERVAL_SE * se - (high_ref - z_ref) - (z_other - low_other)
+    high = margin + LL_INTERVAL_SE * se + (z_ref - low_ref) + (high_other - z_other)
+    return {"margin": margin, "se": se, "low": low, "high": high}
+
+
+def paired_margins(
+    runs: Mapping[int, Mapping[str, tuple[np.ndarray, Mapping[str, Any]]]], reference: str
+) -> pd.DataFrame:
+    """One row per (seed, other model): `runs` maps a seed to each model's (per-image unnormalised estimates,
+    metrics row) on the same test images."""
+    rows = []
+    for seed, models in runs.items():
+        ref_ll, ref_metrics = models[reference]
+        for name, (ll, metrics) in models.items():
+            if name != reference:
+                rows.append({"seed": seed, "model": name, **paired_margin(ref_ll, ll, ref_metrics, metrics)})
+    return pd.DataFrame(rows, columns=["seed", "model", "margin", "se", "low", "high"])
+
+
+def margin_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per other model: the mean margin over seeds, its spread across seeds (sd; NaN with one seed), the
+    within-run SE (root mean square), the interval holding every seed's, the number of seeds, how many have the
+    reference ahead (margin > 0) and how many have their whole interval above 0, or below 0."""
+    rows = []
+    for model, seeds in per_seed.groupby("model", sort=False):
+        rows.append(
+            {
+                "model": model,
+                "margin": seeds["margin"].mean(),
+                "seed_sd": seeds["margin"].std(ddof=1) if len(seeds) > 1 else math.nan,
+                "se": float(np.sqrt((seeds["se"] ** 2).mean())),
+                "low": seeds["low"].min(),
+                "high": seeds["high"].max(),
+                "n_seeds": len(seeds),
+                "seeds_ahead": int((seeds["margin"] > 0).sum()),
+                "seeds_interval_above_0": int((seeds["low"] > 0).sum()),
+                "seeds_interval_below_0": int((seeds["high"] < 0).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def claim(row: Mapping[str, Any], reference: str) -> str:
+    """'hybrid ahead in 3 of 3 seeds (interval above 0 in 2)', or behind (interval below 0 in ...), from a
+    margin_summary row: the majority's side, and in how many seeds the interval excludes 0 on that side."""
+    n, ahead = int(row["n_seeds"]), int(row["seeds_ahead"])
+    if ahead >= n - ahead:
+        return f"{reference} ahead in {ahead} of {n} seeds (interval above 0 in {int(row['seeds_interval_above_0'])})"
+    return f"{reference} behind in {n - ahead} of {n} seeds (interval below 0 in {int(row['seeds_interval_below_0'])})"
+
+
+def read_runs(
+    runs: Mapping[int, Mapping[str, Mapping[str, str]]],
+) -> dict[int, dict[str, tuple[np.ndarray, dict[str, Any]]]]:
+    """Each seed's models' per-image estimates and metrics, from their 'evaluation' and 'metrics' files."""
+    return {
+        seed: {
+            name: (
+                read_h5(paths["evaluation"], [PER_IMAGE])[PER_IMAGE],
+                pd.read_csv(paths["metrics"]).iloc[0].to_dict(),
+            )
+            for name, paths in models.items()
+        }
+        for seed, models in runs.items()
+    }
+
+
+def seed_metrics(runs: Mapping[int, Mapping[str, Mapping[str, str]]]) -> pd.DataFrame:
+    """Every (seed, model)'s metrics row, with its seed as a column."""
+    frames = [
+        pd.read_csv(paths["metrics"]).assign(seed=seed) for seed, models in runs.items() for paths in models.values()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_margins(
+    runs: Mapping[int, Mapping[str, Mapping[str, str]]], reference: str, out_dir: Path, seeds: Sequence[int] = ()
+) -> pd.DataFrame:
+    """margins.csv (per seed and the summary) and margins.md (the summary, each with its claim) into out_dir;
+    the summary."""
+    per_seed = paired_margins(read_runs(runs), reference)
+    summary = margin_summary(per_seed)
+    both = pd.concat([per_seed.assign(row="seed"), summary.assign(row="summary")], ignore_index=True)
+    both["seed"] = both["seed"].astype("Int64")  # blank on the summary rows
+    both.to_csv(out_dir / "margins.csv", index=False)
+    n = len(runs)
+    pretty = pd.DataFrame(
+        {
+            "model": summary["model"],
+            f"{reference}'s margin (nats), mean over seeds": summary["margin"].map(lambda v: f"{v:+.2f}"),
+            "spread across seeds (sd)": summary["seed_sd"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+            "± within-run paired SE": summary["se"].map(lambda v: f"{v:.2f}"),
+            "interval (±3 SE, log Z intervals; every seed)": [
+                f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(summary["low"], summary["high"], strict=True)
+            ],
+            "seeds agreeing": [claim(row, reference) for _, row in summary.iterrows()],
+        }
+    )
+    pretty = pretty[[c for c in pretty.columns if (pretty[c] != "").any()]]
+    note = (
+        f"Paired margins of {reference} over each model on the same test images, nats per image (positive: "
+        f"{reference} ahead), from {n} training seed{'s' if n > 1 else ''} on one data split: per seed, the mean "
+        "difference of the two models' per-image log-likelihood estimates with its standard error over test "
+        "images; the interval adds ±3 of those and both models' log Z intervals (AIS's ±3σ band widened by the "
+        "half-schedule difference; shared by every image, so it does not shrink with more images). The interval "
+        "column holds every seed's; per-seed rows are in margins.csv."
+    )
+    (out_dir / "margins.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
+    return summary
