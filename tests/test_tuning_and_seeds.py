@@ -186,15 +186,18 @@ def test_the_tuning_overlay_plans_one_job_per_model_and_grid_point(tmp_path):
     assert sorted(log for log in logs if "/tune_" in log) == sorted(points)
     assert len(logs) == len(set(logs))
     # no test-set evaluation and no default figures in the sweep; its pretraining is the default run's
-    assert set(logs) - set(points) == {"logs/binarize", "logs/pretrain_autoencoder", "logs/pretrain_prior_h16",
-                                       "logs/tuning_table"}  # fmt: skip
+    pretraining = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_autoencoder-rbm_stack",
+                   "pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8"}  # fmt: skip
+    assert set(logs) - set(points) == {"logs/binarize", "logs/tuning_table", *{f"logs/{j}" for j in pretraining}}
 
 
 @pytest.mark.workflow
 def test_two_seeds_plan_every_model_twice_and_the_data_once(tmp_path):
     logs = planned_logs("tests/configs/seeds_smoke.yaml", out=tmp_path)
     assert logs.count("logs/binarize") == 1 and logs.count("logs/figures") == 1
-    per_seed = {"pretrain_autoencoder", "pretrain_prior_h16", "train_pixel_rbm_rbm_pixels"}
+    per_seed = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_autoencoder-rbm_stack",
+                "pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8",
+                "train_pixel_rbm_rbm_pixels"}  # fmt: skip
     per_seed |= {f"finetune_{m}" for m in SMOKE_MODELS if m != "rbm_pixels"} | {f"evaluate_{m}" for m in SMOKE_MODELS}
     expected = {f"seed{s}/logs/{job}" for s in (1, 2) for job in per_seed}
     assert sorted(set(logs) - {"logs/binarize", "logs/figures"}) == sorted(expected)

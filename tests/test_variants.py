@@ -69,22 +69,23 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
             "factorised": {"prior": "factorised"},
             "deep": {"prior": "rbm", "rbm_hidden": [100, 100]},
             "deep3": {"prior": "rbm", "rbm_hidden": [100, 100, 50]},
-            "stack_init": {"prior": "rbm", "stage1_init": "rbm_stack"},
+            "random_init": {"prior": "rbm", "stage1_init": "random"},
         }
     )
     axes = {name: ablation_axis(spec, s["hybrid"]) for name, spec in s.items()}
     assert axes == {"hybrid": None, "rws": "estimator", "k50": "K", "stage1_only": "pretraining",
                     "two_changes": None, "own_step": None, "factorised": None, "deep": "prior_depth",
-                    "deep3": "prior_depth", "stack_init": "stage1_init"}  # fmt: skip
+                    "deep3": "prior_depth", "random_init": "stage1_init"}  # fmt: skip
     assert s["deep3"].prior_layers == (100, 100, 50) and s["deep3"].prior_kind == "deep_rbm"
-    assert s["hybrid"].prior_kind == "rbm" and s["stack_init"].pretraining_label.endswith("from an RBM stack")
+    assert s["hybrid"].prior_kind == "rbm" and s["hybrid"].pretraining_label.endswith("from an RBM stack")
+    assert s["random_init"].pretraining_label == "stages 1+2"
     lls = [-100, -101, -99, -105, -98, -97, -110, -96, -95, -99.5]
     metrics = pd.DataFrame({"model": list(s), "test_ll": lls, "test_ll_se": 1.0})
     panels = ablation_panels(metrics, s, "hybrid")
     assert panels["K"] == [("10", -100.0, 1.0), ("50", -99.0, 1.0)]
     assert panels["pretraining"] == [("stage 1", -105.0, 1.0), ("stages 1+2", -100.0, 1.0)]
     assert panels["prior_depth"] == [("1", -100.0, 1.0), ("2", -96.0, 1.0), ("3", -95.0, 1.0)]
-    assert panels["stage1_init"] == [("random", -100.0, 1.0), ("rbm_stack", -99.5, 1.0)]
+    assert panels["stage1_init"] == [("random", -99.5, 1.0), ("rbm_stack", -100.0, 1.0)]
     assert set(panels) == {"estimator", "K", "pretraining", "prior_depth", "stage1_init"}
 
 
