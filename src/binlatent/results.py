@@ -39,10 +39,13 @@ RESULT_COLUMNS = [
 PRIOR_LABELS = {"rbm": "RBM", "factorised": "factorised Bernoulli", "gaussian": "Gaussian N(0, I)", "pixels": "-"}
 
 
-def results_table(metrics: pd.DataFrame, pixels: str = "binary") -> pd.DataFrame:
-    """Our models (measured) followed by the published rows for `pixels` data, one row per model."""
+def results_table(
+    metrics: pd.DataFrame, pixels: str = "binary", references: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Our models (measured), the reference rows (codecs on the same test images, see codecs.py) where given, then
+    the published rows for `pixels` data, one row per model."""
     ours = metrics.assign(source="this workflow")
-    table = pd.concat([ours, published_table(pixels)], ignore_index=True)
+    table = pd.concat([ours, references, published_table(pixels)], ignore_index=True)
     return table[[c for c in RESULT_COLUMNS if c in table.columns]]
 
 
@@ -93,10 +96,12 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") -> None:
+def write_results(
+    metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary", references: pd.DataFrame | None = None
+) -> None:
     """results.csv (every number), results.md (formatted, with a note) and results.png into out_dir."""
     k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
-    table = results_table(metrics, pixels)
+    table = results_table(metrics, pixels, references)
     table.to_csv(out_dir / "results.csv", index=False)
     pretty = format_results(table)
     note = (
@@ -114,6 +119,17 @@ def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") 
     else:
         note += "Published rows were measured on full MNIST, not on this run's data."
         title = "Test log-likelihood (nats per image)"
+    if "se_clusters" in metrics:
+        note += (
+            f" Standard errors are clustered by the {int(metrics['se_clusters'].max())} blocks of the photographs "
+            "that the test crops were cut from (crops of one block are correlated), with the factor G/(G-1)."
+        )
+    if references is not None:
+        note += (
+            " Rows marked 'reference: not a model' are lossless codecs on the same test images, each image in its "
+            "own file (PNG optimised, WebP lossless; 8 * bytes / dims, headers included), and the entropy of each "
+            "channel's value histogram over the test images."
+        )
     (out_dir / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
     plots.plot_table(pretty, out_dir / "results.png", title)
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import datasets, plots, results
+from binlatent import codecs, datasets, plots, results
+from binlatent.clustered import use_clustered_errors
 from binlatent.evaluate import add_bits_per_dim, evaluate_model
 from binlatent.finetune import train_on_bound
 from binlatent.io import load_checkpoint, read_h5, save_checkpoint, write_h5, write_text
@@ -202,6 +203,9 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
+    blocks = datasets.split_blocks(data_path, "test")
+    if blocks is not None:
+        use_clustered_errors(metrics, arrays, blocks)
     if model.image.pixels == "8bit":
         add_bits_per_dim(metrics, model.image.n_pixels)
     log.info("metrics: %s", metrics)
@@ -254,6 +258,7 @@ def figures(
     panels = results.ablation_panels(metrics, {name: model.spec for name, model in trained.items()}, reference)
     if panels:
         plots.plot_ablations(panels, tmp / "ablations.png")
-    results.write_results(metrics, tmp, image.pixels)
+    references = codecs.data_reference_rows(data_path) if image.pixels == "8bit" else None
+    results.write_results(metrics, tmp, image.pixels, references)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
