@@ -25,6 +25,7 @@ from binlatent.models import build_model, load_model, model_arguments, save_mode
 from binlatent.networks import ImageFormat, build_networks
 from binlatent.pretrain import binary_codes, fit_rbm, train_autoencoder
 from binlatent.priors import LogZSettings
+from binlatent.rate import code_nats
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, history_arrays, select_device
 from binlatent.variants import ModelSpec, finetune_config
@@ -203,6 +204,10 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
+    if spec.K:  # a model with a code: how much it carries
+        metrics["code_nats"], metrics["code_nats_se"] = code_nats(
+            model, x["test"], metrics["log_z"], generator=generator
+        )
     blocks = datasets.split_blocks(data_path, "test")
     if blocks is not None:
         use_clustered_errors(metrics, arrays, blocks)
