@@ -110,8 +110,8 @@ class GatedPixelCNN(nn.Module):
             v, h = layer(v, h, code_maps)
         return self.head(F.elu(h))
 
-    def window(self, row: int, col: int, height: int, width: int) -> tuple[slice, slice]:
-        """The rows and columns of the image that pixel (row, col)'s output reads, within a (height, width) image."""
+    def window(self, row: int, col: int, width: int) -> tuple[slice, slice]:
+        """The rows and columns of the image that pixel (row, col)'s output reads, within an image `width` wide."""
         return slice(max(0, row - self.reach), row + 1), slice(max(0, col - self.reach), min(width, col + self.reach))
 
 
@@ -170,7 +170,7 @@ class AutoregressiveDecoder(nn.Module):
         canvas = torch.zeros(len(z), self.channels, height, width, device=z.device)  # on the [-1, 1] scale
         for row in range(height):
             for col in range(width):
-                rows, cols = self.pixelcnn.window(row, col, height, width)
+                rows, cols = self.pixelcnn.window(row, col, width)
                 out = self.pixelcnn(canvas[:, :, rows, cols], maps[..., rows, cols])  # (n, P, rows, cols)
                 params = out[:, :, row - rows.start, col - cols.start]  # (n, P)
                 canvas[:, :, row, col] = self.pixel.sample(params, generator) * (2 / self.max_value) - 1
