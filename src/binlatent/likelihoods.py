@@ -59,6 +59,11 @@ class BernoulliPixels:
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params)
 
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x ~ p(x|params) as 0/1 pixels, the shape of params."""
+        u = torch.rand(params.shape, generator=generator, device=params.device)
+        return (u < torch.sigmoid(params)).to(params.dtype)
+
 
 class DiscretisedLogisticMixture:
     """Per pixel position, a mixture of `n_mix` discretised logistics over the 256 values of each channel,
@@ -109,6 +114,21 @@ class DiscretisedLogisticMixture:
         log_bin = torch.where(scaled < -0.999, log_cdf_upper, torch.where(scaled > 0.999, log_survival_lower, log_mass))
         per_component = log_bin.sum(-2) + torch.log_softmax(logits, -1)  # (..., P, M)
         return torch.logsumexp(per_component, -1).sum(-1)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x ~ p(x|params) as values 0..255 (..., D): a component per position, then the channels in order, each a
+        logistic draw around its coupled mean rounded to the nearest of the 256 bins (exactly the discretised law)."""
+        logits, means, log_scales, coeffs = self._split(params)
+        gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator, device=params.device)))
+        chosen = torch.nn.functional.one_hot((logits + gumbel).argmax(-1), self.n_mix).to(params.dtype).unsqueeze(-2)
+        means, log_scales, coeffs = ((t * chosen).sum(-1) for t in (means, log_scales, coeffs))  # (..., P, C or n)
+        u = torch.rand(means.shape, generator=generator, device=params.device).clamp(1e-6, 1 - 1e-6)
+        draws = means + log_scales.exp() * (torch.log(u) - torch.log1p(-u))  # (..., P, C) before coupling
+        values: list[torch.Tensor] = []  # each channel's value on the [-1, 1] scale, given the earlier ones
+        for c in range(self.channels):
+            shift = sum(coeffs[..., i] * values[j] for i, (d, j) in enumerate(self.pairs) if d == c)
+            values.append(torch.round(((draws[..., c] + shift).clamp(-1, 1) + 1) * 127.5) / 127.5 - 1)
+        return ((torch.stack(values, -1) + 1) * 127.5).round().reshape(*params.shape[:-1], -1)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """E[x|z] as intensities in [0, 1] (..., D): the components' coupled means, weighted by their probabilities."""

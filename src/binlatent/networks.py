@@ -1,7 +1,8 @@
 """The networks of the model: encoder q(z|x) and decoder p(x|z), and the image format they are built for.
 
 The networks are MLPs (digits) or residual convolutional networks (colour images), chosen by
-network['kind']; the decoder's likelihood follows the data: Bernoulli for binary images, a
+network['kind']; the decoder mirrors the encoder, or conditions a gated PixelCNN on the code (network['decoder']
+'autoregressive', see pixelcnn.py); the decoder's likelihood follows the data: Bernoulli for binary images, a
 discretised logistic mixture for 8-bit ones. Binary codes use a Bernoulli encoder; continuous
 codes (the importance-weighted autoencoder of Burda et al. 2016) a Gaussian one with the same networks.
 """
@@ -16,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
+from binlatent.convnets import ConvDecoderNet, ConvEncoderNet, image_channels
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob, gaussian_log_prob
+from binlatent.pixelcnn import AutoregressiveDecoder, CodeMaps, GatedPixelCNN
 from binlatent.rbm import bernoulli
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
@@ -146,22 +148,51 @@ def likelihood_for(image: ImageFormat, network: Mapping[str, Any]) -> BernoulliP
     return DiscretisedLogisticMixture(image.shape, network["mixture"])
 
 
+def autoregressive_decoder(
+    net: nn.Module,
+    image: ImageFormat,
+    network: Mapping[str, Any],
+    likelihood: BernoulliPixels | DiscretisedLogisticMixture,
+) -> AutoregressiveDecoder:
+    """A gated PixelCNN of network['pixelcnn'] (layers, channels, kernel) conditioned on the maps `net` makes of z."""
+    settings, side = network["pixelcnn"], image.shape[:2]
+    channels = image_channels(image.shape)
+    pixelcnn = GatedPixelCNN(
+        channels,
+        settings["layers"],
+        settings["channels"],
+        settings["kernel"],
+        settings["channels"],
+        likelihood.per_position,
+    )
+    pixel = likelihood_for(ImageFormat((1, 1, channels) if len(image.shape) == 3 else (1, 1), image.pixels), network)
+    return AutoregressiveDecoder(CodeMaps(net, settings["channels"], side), pixelcnn, likelihood, pixel, image.shape,
+                                 image.max_value)  # fmt: skip
+
+
 def build_networks(
     image: ImageFormat, network: Mapping[str, Any], gaussian: bool = False
-) -> tuple[Encoder | GaussianEncoder, Decoder]:
-    """Encoder (Bernoulli, or Gaussian for continuous latents) and mirrored decoder from config['network']."""
+) -> tuple[Encoder | GaussianEncoder, Decoder | AutoregressiveDecoder]:
+    """Encoder (Bernoulli, or Gaussian for continuous latents) and decoder from config['network']: the encoder's
+    network mirrored (network['decoder'] 'mirrored', pixels independent given z), or that network's per-pixel maps
+    of z conditioning a gated PixelCNN ('autoregressive'); checkpoints older than the key hold mirrored decoders."""
     likelihood = likelihood_for(image, network)
+    autoregressive = network.get("decoder", "mirrored") == "autoregressive"
+    per_position = network["pixelcnn"]["channels"] if autoregressive else likelihood.per_position
     n_latent = network["n_latent"]
     n_code = 2 * n_latent if gaussian else n_latent
     if network["kind"] == "conv":
         channels, blocks = network["channels"], network["res_blocks"]
         encoder_net: nn.Module = ConvEncoderNet(image.shape, channels, blocks, n_code, image.max_value)
-        decoder_net: nn.Module = ConvDecoderNet(n_latent, image.shape, channels, blocks, likelihood.per_position)
+        decoder_net: nn.Module = ConvDecoderNet(n_latent, image.shape, channels, blocks, per_position)
     else:
         hidden, activation = list(network["hidden"]), network["activation"]
         encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
         if image.pixels == "8bit":
             encoder_net = nn.Sequential(Rescale(1 / image.max_value), encoder_net)
-        decoder_net = mlp([n_latent, *hidden[::-1], likelihood.n_outputs], activation)
+        n_positions = math.prod(image.shape[:2])
+        decoder_net = mlp([n_latent, *hidden[::-1], n_positions * per_position], activation)
     encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
+    if autoregressive:
+        return encoder, autoregressive_decoder(decoder_net, image, network, likelihood)
     return encoder, Decoder(decoder_net, likelihood)

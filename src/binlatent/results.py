@@ -66,10 +66,13 @@ PRIOR_LABELS = {
 RAISE_LABEL = "RAISE: lower bound on the annealing model"
 
 
-def results_table(metrics: pd.DataFrame, pixels: str = "binary") -> pd.DataFrame:
-    """Our models (measured) followed by the published rows for `pixels` data, one row per model."""
+def results_table(
+    metrics: pd.DataFrame, pixels: str = "binary", references: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Our models (measured), the reference rows (codecs on the same test images, see codecs.py) where given, then
+    the published rows for `pixels` data, one row per model."""
     ours = metrics.assign(source="this workflow")
-    table = pd.concat([ours, published_table(pixels)], ignore_index=True)
+    table = pd.concat([ours, references, published_table(pixels)], ignore_index=True)
     return table[[c for c in RESULT_COLUMNS if c in table.columns]]
 
 
@@ -141,9 +144,12 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     return pretty[[c for c in pretty.columns if (pretty[c] != "").any()]]
 
 
-def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") -> None:
+def write_results(
+    metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary", references: pd.DataFrame | None = None
+) -> None:
     """results.csv (every number), results.md (formatted, with a note) and results.png (each model's test figure
-    with its interval, published figures as reference lines) into out_dir."""
+    with its interval, published figures as reference lines) into out_dir; `references` (codecs on the same
+    test images) join the table as rows marked 'reference: not a model'."""
     k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
     n_seeds = int(metrics["n_seeds"].max()) if "n_seeds" in metrics else 1
     runs = (
@@ -152,7 +158,7 @@ def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") 
         else f"the mean over {n_seeds} training seeds on one data split, the spread across seeds (sd) beside it, "
         "and the root mean square of the seeds' standard errors; the interval holds every seed's"
     )
-    table = results_table(metrics, pixels)
+    table = results_table(metrics, pixels, references)
     table.to_csv(out_dir / "results.csv", index=False)
     pretty = format_results(table)
     note = (
@@ -178,6 +184,17 @@ def write_results(metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary") 
     else:
         note += "Published rows were measured on full MNIST, not on this run's data."
         title, key = "Test log-likelihood (nats per image)", "test_ll"
+    if "se_clusters" in metrics:
+        note += (
+            f" Standard errors are clustered by the {int(metrics['se_clusters'].max())} blocks of the photographs "
+            "that the test crops were cut from (crops of one block are correlated), with the factor G/(G-1)."
+        )
+    if references is not None:
+        note += (
+            " Rows marked 'reference: not a model' are lossless codecs on the same test images, each image in its "
+            "own file (PNG optimised, WebP lossless; 8 * bytes / dims, headers included), and the entropy of each "
+            "channel's value histogram over the test images."
+        )
     (out_dir / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
     plots.plot_results(table.assign(label=table.apply(model_label, axis=1)), key, out_dir / "results.png", title)
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import datasets, plots, rbm_stack, results, seeds
+from binlatent import codecs, datasets, plots, rbm_stack, results, seeds
+from binlatent.clustered import use_clustered_errors
 from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
 from binlatent.finetune import train_on_bound
 from binlatent.io import load_checkpoint, read_h5, read_h5_names, save_checkpoint, write_h5, write_text
@@ -24,6 +25,7 @@ from binlatent.models import build_model, load_model, model_arguments, save_mode
 from binlatent.networks import ImageFormat, build_networks
 from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
 from binlatent.priors import LogZSettings
+from binlatent.rate import code_nats
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, history_arrays, select_device, validation_generator
 from binlatent.variants import ModelSpec, finetune_config
@@ -264,6 +266,13 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
+    if spec.K:  # a model with a code: how much it carries
+        metrics["code_nats"], metrics["code_nats_se"] = code_nats(
+            model, x["test"], metrics["log_z"], generator=generator
+        )
+    blocks = datasets.split_blocks(data_path, "test")
+    if blocks is not None:
+        use_clustered_errors(metrics, arrays, blocks)
     if model.image.pixels == "8bit":
         add_bits_per_dim(metrics, model.image.n_pixels)
     log.info("metrics: %s", metrics)
@@ -320,7 +329,8 @@ def figures(
     panels = results.ablation_panels(metrics, {name: model.spec for name, model in trained.items()}, reference)
     if panels:
         plots.plot_ablations(panels, tmp / "ablations.png")
-    results.write_results(metrics, tmp, image.pixels)
+    references = codecs.data_reference_rows(data_path) if image.pixels == "8bit" else None
+    results.write_results(metrics, tmp, image.pixels, references)
     if len(models) > 1:
         seeds.write_margins(runs, reference, tmp)
     shutil.rmtree(out, ignore_errors=True)

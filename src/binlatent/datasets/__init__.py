@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from binlatent.datasets.base import DOWNLOADED, SPLITS, DataError, RawDataset, first_rows
-from binlatent.datasets.store import image_shape, load_splits, pixel_kind, prepared_splits
+from binlatent.datasets.store import image_shape, load_splits, pixel_kind, prepared_splits, split_blocks
 
 __all__ = [
     "LOADERS",
@@ -24,6 +24,7 @@ __all__ = [
     "load_splits",
     "pixel_kind",
     "prepared_splits",
+    "split_blocks",
 ]
 
 Loader = Callable[[Mapping[str, Any]], RawDataset]

@@ -24,6 +24,8 @@ class RawDataset:
     """Images per split flattened to (n, D) in HWC order, labels where known.
 
     pixels "binary": intensities in [0, 1], image_shape (H, W); "8bit": uint8 0..255, image_shape (H, W, C).
+    `blocks`, where images are cut from shared regions (patches), gives each image's region: the clusters of its
+    correlated images, for clustered standard errors.
     """
 
     images: dict[str, np.ndarray]
@@ -31,6 +33,7 @@ class RawDataset:
     image_shape: tuple[int, ...] = (28, 28)
     source: str = ""
     pixels: str = "binary"
+    blocks: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pixels not in PIXEL_KINDS:

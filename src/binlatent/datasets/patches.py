@@ -67,6 +67,12 @@ def patch_boxes(
     }
 
 
+def block_ids(photos_shape: tuple[int, int, int], boxes: np.ndarray, side: int) -> np.ndarray:
+    """The index in photo_blocks(photos_shape, side) of the block holding each crop at boxes (n, 3): (n,)."""
+    _, h, w = photos_shape
+    return (boxes[:, 0] * (h // side) + boxes[:, 1] // side) * (w // side) + boxes[:, 2] // side
+
+
 def cut_patches(photos: np.ndarray, boxes: np.ndarray, patch_size: int) -> np.ndarray:
     """The crops of photos (k, H, W, C) at boxes (n, 3) of (image, top, left): (n, patch_size, patch_size, C)."""
     span = np.arange(patch_size)
@@ -81,8 +87,9 @@ def patches_dataset(patch_size: int, n_train: int, n_valid: int, n_test: int, se
     counts = {"train": n_train or PATCHES_N_TRAIN, "valid": n_valid, "test": n_test}
     boxes = patch_boxes(photos.shape[:3], patch_size, counts, seed)
     images = {s: cut_patches(photos, b, patch_size).reshape(len(b), -1) for s, b in boxes.items()}
+    blocks = {s: block_ids(photos.shape[:3], b, BLOCK_SIDE * patch_size) for s, b in boxes.items()}
     source = f"scikit-learn sample images {' and '.join(names)}: {patch_size}x{patch_size} crops"
-    return RawDataset(images, {}, (patch_size, patch_size, photos.shape[3]), source, "8bit")
+    return RawDataset(images, {}, (patch_size, patch_size, photos.shape[3]), source, "8bit", blocks)
 
 
 def from_config(config: Mapping[str, Any]) -> RawDataset:

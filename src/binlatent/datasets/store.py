@@ -11,7 +11,8 @@ from binlatent.datasets.base import SPLITS, RawDataset, binarise
 
 
 def prepared_splits(raw: RawDataset, seed: int) -> dict[str, np.ndarray]:
-    """x_{split} as uint8 (binary images binarised, 8-bit images unchanged), and y_{split} where labels are known.
+    """x_{split} as uint8 (binary images binarised, 8-bit images unchanged), y_{split} where labels are known, and
+    block_{split} where images share regions.
 
     Binarisation draws one fixed-seed stream per split: adding data never reshuffles another split.
     """
@@ -21,7 +22,15 @@ def prepared_splits(raw: RawDataset, seed: int) -> dict[str, np.ndarray]:
         out[f"x_{split}"] = binarise(x, np.random.default_rng([seed, i])) if raw.pixels == "binary" else x
         if split in raw.labels:
             out[f"y_{split}"] = raw.labels[split]
+        if split in raw.blocks:
+            out[f"block_{split}"] = raw.blocks[split]
     return out
+
+
+def split_blocks(path: str | Path, split: str) -> np.ndarray | None:
+    """The region (block) of each image of `split` in a data file written by the data stage; None where it has none."""
+    with h5py.File(path, "r") as f:
+        return f[f"block_{split}"][()] if f"block_{split}" in f else None
 
 
 def load_splits(path: str | Path) -> dict[str, np.ndarray]:

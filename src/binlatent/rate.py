@@ -1,0 +1,28 @@
+"""How much the code carries: E_q[log q(z|x) - log p(z)] in nats per image, the rate term of the bound.
+
+A decoder strong enough to model the images alone can leave the code unused (posterior collapse, Chen et al.,
+ICLR 2017); then q(z|x) is the prior for every image and this is zero. A deterministic code of n units under a
+uniform prior carries n ln 2 nats.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from binlatent.models import HybridModel
+
+CODE_BATCH = 500  # test images sampled at once
+
+
+@torch.no_grad()
+def code_nats(model: HybridModel, x: torch.Tensor, log_z: float, k: int = 10, generator=None) -> tuple[float, float]:
+    """Mean over images of the K-sample average of log q(z|x) - log p*(z) + log Z, z ~ q(.|x), and its standard
+    error over images; nats per image (log Z: the prior's, 0 for a normalised prior)."""
+    parts = []
+    for xb in x.split(CODE_BATCH):
+        z, log_q = model.encoder.sample(xb, k, generator)  # (batch, K, n_latent), (batch, K)
+        parts.append((log_q - model.prior.unnormalised_log_prob(z)).double().mean(1) + log_z)
+    per_image = torch.cat(parts)
+    return float(per_image.mean()), float(per_image.std() / math.sqrt(len(per_image)))
