@@ -103,7 +103,8 @@ def test_the_data_file_records_the_test_crops_blocks_and_the_table_shows_the_ref
     np.testing.assert_array_equal(blocks, raw.blocks["test"])
     references = data_reference_rows(tmp_path / "data.h5")
     metrics = pd.DataFrame([{"model": "hybrid", "prior": "rbm", "pretraining": "stages 1+2", "test_ll": -9000.0,
-                             "test_ll_se": 100.0, "test_bpd": 4.2, "test_bpd_se": 0.07, "K": 10, "n_test": 30,
+                             "test_ll_se": 100.0, "test_bpd": 4.2, "test_bpd_se": 0.07, "test_bpd_low": 4.0,
+                             "test_bpd_high": 4.4, "K": 10, "n_test": 30,
                              "se_clusters": len(np.unique(blocks))}])  # fmt: skip
     write_results(metrics, tmp_path, "8bit", references)
     table = (tmp_path / "results.md").read_text()
