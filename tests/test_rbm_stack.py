@@ -49,8 +49,8 @@ def test_a_network_the_stack_cannot_start_is_refused_with_the_fix(image, change)
 
 @pytest.mark.workflow
 def test_a_two_layer_prior_is_one_job_per_layer_each_writing_its_codes(tmp_path):
-    override = tmp_path / "deep.yaml"
-    override.write_text(yaml.safe_dump({"prior": {"n_hidden": [16, 8]}}))
+    override = tmp_path / "deep.yaml"  # stage one from random weights: its layers in stage2/
+    override.write_text(yaml.safe_dump({"stage1": {"init": "random"}, "prior": {"n_hidden": [16, 8]}}))
     jobs = planned_jobs(tmp_path / "out", override)
     assert {j for j in jobs if j.startswith("pretrain_prior")} == {"pretrain_prior_h16", "pretrain_prior_h16-h8"}
     result = snakemake("-n", "--configfile", "configs/smoke.yaml", str(override), "--config",

@@ -25,7 +25,7 @@ KILLED_RUN = """
 import json, sys
 from binlatent import stages
 cfg, data, out, state = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
-stages.finetune(cfg, data, None, None, out + "/model.pt", out + "/curves.h5", state, 1)
+stages.finetune(cfg, data, None, [], out + "/model.pt", out + "/curves.h5", state, 1)
 """
 
 
@@ -65,7 +65,7 @@ def kill_after_first_checkpoint(cfg: dict, data: str, folder: Path, state: Path)
 
 def trained(cfg: dict, data: str, folder: Path, state: Path) -> dict[str, torch.Tensor]:
     folder.mkdir(parents=True, exist_ok=True)
-    stages.finetune(cfg, data, None, None, str(folder / "model.pt"), str(folder / "curves.h5"), str(state), 1)
+    stages.finetune(cfg, data, None, [], str(folder / "model.pt"), str(folder / "curves.h5"), str(state), 1)
     assert not state.exists()
     return load_checkpoint(folder / "model.pt")["model"]
 

@@ -54,7 +54,7 @@ def test_smoke_workflow_runs_as_slurm_jobs_with_the_local_results(smoke_run, clu
     expected = ["COMPLETED", cluster.partition, cluster.account]
     assert (accounted[["State", "Partition", "Account"]] == expected).all(axis=None), accounted
     logs = {path.stem: path.read_text() for path in (out / "logs").glob("*.log")}
-    assert len(logs) == len(accounted) == 14
+    assert len(logs) == len(accounted) == 19
     for name, text in logs.items():  # a job's log names its SLURM job, whose comment names its rule and wildcards
         job_id = re.search(r"SLURM_JOB_ID=(\d+)", text).group(1)
         rule, _, wildcards = accounted.loc[job_id, "Comment"].removeprefix("rule_").partition("_wildcards_")
