@@ -25,7 +25,14 @@ except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from binlatent import stages  # noqa: E402
-from binlatent.paths import MODEL_FILES, Layout, stack_below, stack_prefixes, stack_top_units  # noqa: E402
+from binlatent.paths import (  # noqa: E402
+    MODEL_FILES,
+    Layout,
+    stack_below,
+    stack_prefixes,
+    stack_top_units,
+    stage1_variant,
+)
 from binlatent.pretrain import layer_settings  # noqa: E402
 from binlatent.variants import model_specs  # noqa: E402
 
@@ -66,20 +73,36 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     if not Path(data).exists():
         timed("binarize", stages.binarize, config, data)
     specs = model_specs(config)
-    if any(spec.stage1 and spec.stage1_init != "random" for spec in specs.values()):
-        raise SystemExit("bench/stages.py starts stage one from random weights: run rbm_stack starts with snakemake")
-    stage1, codes = results.autoencoder(), results.codes()
-    timed("pretrain_autoencoder", stages.pretrain_autoencoder, config, data, stage1, codes,
-          results.resume_state("pretrain_autoencoder"), threads)  # fmt: skip
-    curves = {"stage1": codes}
-    stacks = sorted({stack for spec in specs.values() if spec.stage2 for stack in stack_prefixes(spec.prior_layers)})
-    for stack in stacks:  # sorted: each layer after the one below it
-        job, below = f"pretrain_prior_{stack}", stack_below(stack)
+    curves: dict[str, str] = {}
+    variants = sorted({stage1_variant(spec.stage1_init) for spec in specs.values() if spec.stage1})
+    for variant in variants:  # stage one from random weights (''), or from the RBM stack
+        rbm_paths = []
+        if variant:
+            units = [*config["network"]["hidden"], config["network"]["n_latent"]]
+            settings = {**config, "rbm": config["stage1"]["rbm_stack"]}
+            for layer, n_hidden in enumerate(units, start=1):
+                job, below = f"pretrain_encoder_rbm{layer}", results.encoder_rbm(layer - 1, "codes.h5")
+                timed(job, stages.pretrain_encoder_rbm, settings, below if layer > 1 else data,
+                      results.encoder_rbm(layer), results.encoder_rbm(layer, "curves.h5"),
+                      results.encoder_rbm(layer, "codes.h5"), results.resume_state(job), threads, n_hidden)  # fmt: skip
+                rbm_paths.append(results.encoder_rbm(layer))
+                curves[f"stage1{variant}_rbm{layer}"] = results.encoder_rbm(layer, "curves.h5")
+        job = f"pretrain_autoencoder{variant}"
+        timed(job, stages.pretrain_autoencoder, config, data, results.autoencoder(variant), results.codes(variant),
+              results.resume_state(job), threads, rbm_paths)  # fmt: skip
+        curves[f"stage1{variant}"] = results.codes(variant)
+    stacks = sorted(
+        {(stage1_variant(spec.stage1_init), stack) for spec in specs.values() if spec.stage2
+         for stack in stack_prefixes(spec.prior_layers)}
+    )  # fmt: skip
+    for variant, stack in stacks:  # sorted: each layer after the one below it
+        job, below = f"pretrain_prior{variant}_{stack}", stack_below(stack)
         layer = {**config, "rbm": layer_settings(config["prior"], stack.count("-"))}
-        timed(job, stages.pretrain_prior, layer, results.prior_codes(below) if below else codes, results.prior(stack),
-              results.prior_curves(stack), results.prior_codes(stack), results.resume_state(job), threads,
-              stack_top_units(stack))  # fmt: skip
-        curves[f"stage2_{stack}"] = results.prior_curves(stack)
+        codes = results.prior_codes(below, variant) if below else results.codes(variant)
+        timed(job, stages.pretrain_prior, layer, codes, results.prior(stack, variant),
+              results.prior_curves(stack, variant), results.prior_codes(stack, variant), results.resume_state(job),
+              threads, stack_top_units(stack))  # fmt: skip
+        curves[f"stage2{variant}_{stack}"] = results.prior_curves(stack, variant)
     models = {}
     for name, spec in specs.items():
         files = {kind: results.model(name, kind) for kind in MODEL_FILES}
@@ -90,9 +113,12 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
                   results.resume_state(job), threads)  # fmt: skip
         else:
             job = f"finetune_{name}"
-            prior = [results.prior(stack) for stack in stack_prefixes(spec.prior_layers)] if spec.stage2 else []
-            timed(job, stages.finetune, cfg, data, stage1 if spec.stage1 else None, prior, files["checkpoint"],
-                  files["curves"], results.resume_state(job), threads)  # fmt: skip
+            variant = stage1_variant(spec.stage1_init)
+            stage1 = results.autoencoder(variant) if spec.stage1 else None
+            layers = stack_prefixes(spec.prior_layers) if spec.stage2 else []
+            prior = [results.prior(stack, variant) for stack in layers]
+            timed(job, stages.finetune, cfg, data, stage1, prior, files["checkpoint"], files["curves"],
+                  results.resume_state(job), threads)  # fmt: skip
         timed(f"evaluate_{name}", stages.evaluate, config, data, files["checkpoint"], files["evaluation"],
               files["metrics"], threads)  # fmt: skip
         models[name] = files
