@@ -34,6 +34,7 @@ from binlatent.paths import (  # noqa: E402
     stage1_variant,
 )
 from binlatent.pretrain import layer_settings  # noqa: E402
+from binlatent.rbm_stack import hidden_units  # noqa: E402
 from binlatent.variants import model_specs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     for variant in variants:  # stage one from random weights (''), or from the RBM stack
         rbm_paths = []
         if variant:
-            units = [*config["network"]["hidden"], config["network"]["n_latent"]]
+            units = hidden_units(config["network"])
             settings = {**config, "rbm": config["stage1"]["rbm_stack"]}
             for layer, n_hidden in enumerate(units, start=1):
                 job, below = f"pretrain_encoder_rbm{layer}", results.encoder_rbm(layer - 1, "codes.h5")

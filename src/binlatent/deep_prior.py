@@ -104,23 +104,23 @@ class DeepRBMPrior(Prior):
         return pcd_negative_phase(self.top, chains, gibbs_steps, generator)
 
     @torch.no_grad()
-    def top_codes(self, z: torch.Tensor, generator=None) -> torch.Tensor:
-        """h_{L-1} of codes z by the recognition path: the top RBM's data."""
-        return self.upward(z, generator)[0][-1]
+    def annealing_data(self, codes: torch.Tensor, generator=None) -> torch.Tensor:
+        """h_{L-1} of the codes by the recognition path: the top RBM's data."""
+        return self.upward(codes, generator)[0][-1]
 
     def log_z(self, base_codes: Callable[[], torch.Tensor], how: LogZSettings, generator=None) -> LogZ:
         """log Z of the top RBM, AIS's base model fitted to the recognition path's h_{L-1} of the codes."""
-        return rbm_log_z(self.top, self.top_codes(base_codes(), generator), how, generator)
+        return rbm_log_z(self.top, self.annealing_data(base_codes(), generator), how, generator)
 
     @torch.no_grad()
     def conservative_log_prob(
-        self, z: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+        self, z: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
     ) -> torch.Tensor:
         """log p(h_{<L-1}|..) + RAISE(h_{L-1}) - log q(h|z) with one h ~ q(h|z): exp of it has expectation
         p_ann(z), the marginal of z when the top RBM is replaced by its annealing model; so a stochastic lower
         bound on log p_ann(z), which approaches log p(z) as the schedule lengthens."""
         layers, log_q = self.upward(z, generator)
-        top = raise_log_prob(self.top, layers[-1], self.top_codes(base_codes, generator), schedule, generator)
+        top = raise_log_prob(self.top, layers[-1], base_data, schedule, generator)
         return (self.directed_log_prob(layers) - log_q).double() + top
 
     @torch.no_grad()
@@ -138,10 +138,7 @@ class DeepRBMPrior(Prior):
 
     def load_pretrained(self, layers: Sequence[Mapping[str, Any]]) -> None:
         """The stage-two checkpoints of the layers, bottom first."""
-        rbms = [RBM(*layer["rbm"]["W"].shape) for layer in layers]
-        for rbm, layer in zip(rbms, layers, strict=True):
-            rbm.load_state_dict(layer["rbm"])
-        self.init_from_rbms(rbms)
+        self.init_from_rbms([RBM.from_state(layer["rbm"]) for layer in layers])
 
 
 # ---------------------------------------------------------------------------------------------

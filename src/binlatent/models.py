@@ -204,7 +204,8 @@ class HybridModel(GenerativeModel):
                 codes.append(z.reshape(-1, z.shape[-1]))
                 log_px_over_q.append((self.decoder.log_prob(xb, z) - log_q).double())
         z = torch.cat(codes)  # (n K, n_latent): annealed together, far fewer steps than one call per chunk
-        log_prior = torch.cat([self.prior.conservative_log_prob(part, base_codes, schedule, generator)
+        base = self.prior.annealing_data(base_codes, generator)  # once: one base model for every batch of chains
+        log_prior = torch.cat([self.prior.conservative_log_prob(part, base, schedule, generator)
                                for part in z.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
         return torch.cat(log_px_over_q) + log_prior.reshape(len(x), k)
 

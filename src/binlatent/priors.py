@@ -140,10 +140,16 @@ class Prior(nn.Module):
         """log Z with its band; `base_codes()` (called only when needed) gives the codes AIS's base model fits."""
         return LogZ.normalised()
 
+    def annealing_data(self, codes: torch.Tensor, generator=None) -> torch.Tensor:
+        """The data AIS's and RAISE's base-rate model is fitted to, from codes of training images: the codes
+        themselves here; the top RBM's units for a deep prior."""
+        return codes
+
     def conservative_log_prob(
-        self, z: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+        self, z: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
     ) -> torch.Tensor:
-        """A stochastic lower bound on log p(z) per row, float64; exact for a normalised prior."""
+        """A stochastic lower bound on log p(z) per row, float64; exact for a normalised prior. `base_data`:
+        `annealing_data` of the training codes, computed once by the caller for every batch of z."""
         return self.unnormalised_log_prob(z).double()
 
     def init_from_codes(self, code_means: torch.Tensor) -> None:
@@ -187,11 +193,11 @@ class RBMPrior(Prior):
         return rbm_log_z(self.rbm, base_codes(), how, generator)
 
     def conservative_log_prob(
-        self, z: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+        self, z: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
     ) -> torch.Tensor:
         """RAISE from each z: a stochastic lower bound on log p_ann(z), the annealing model's log-probability,
         which approaches the RBM's as the schedule lengthens."""
-        return raise_log_prob(self.rbm, z, base_codes, schedule, generator)
+        return raise_log_prob(self.rbm, z, base_data, schedule, generator)
 
     def init_from_codes(self, code_means: torch.Tensor) -> None:
         """Nothing here: the RBM is fitted to the stage-one codes by its own stage (pretrain_prior) and put in

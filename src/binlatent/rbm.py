@@ -25,6 +25,13 @@ class RBM(nn.Module):
         self.a = nn.Parameter(torch.zeros(n_visible))
         self.b = nn.Parameter(torch.zeros(n_hidden))
 
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> RBM:
+        """An RBM of the saved state's sizes with its weights."""
+        rbm = cls(*state["W"].shape)
+        rbm.load_state_dict(state)
+        return rbm
+
     @property
     def n_visible(self) -> int:
         return self.W.shape[0]

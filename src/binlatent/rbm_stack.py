@@ -42,7 +42,12 @@ def stack_sizes(image: ImageFormat, network: Mapping[str, Any]) -> list[int]:
             f"network.activation: tanh); this run has network.kind: {network['kind']}, network.activation: "
             f"{network['activation']} on {image.pixels} images: use stage1.init: random"
         )
-    return [image.n_pixels, *network["hidden"], network["n_latent"]]
+    return [image.n_pixels, *hidden_units(network)]
+
+
+def hidden_units(network: Mapping[str, Any]) -> list[int]:
+    """The hidden units of each RBM of the stack, bottom first: the encoder's hidden layers, then the code."""
+    return [*network["hidden"], network["n_latent"]]
 
 
 @torch.no_grad()

@@ -67,14 +67,6 @@ def checkpointer(cfg: Config, state_path: str, **inputs: str | None) -> Checkpoi
     return Checkpointer(state_path, cfg["checkpoint_every"], cfg, {k: v for k, v in inputs.items() if v})
 
 
-def load_rbm(path: str) -> RBM:
-    """An RBM from a stage-two or RBM-stack checkpoint."""
-    state = load_checkpoint(path)["rbm"]
-    rbm = RBM(*state["W"].shape)
-    rbm.load_state_dict(state)
-    return rbm
-
-
 def binarize(cfg: Config, out_path: str) -> None:
     """Load the configured dataset, split it, binarise binary images with a fixed seed, write one HDF5 file."""
     raw = datasets.load_dataset(cfg)
@@ -101,7 +93,7 @@ def pretrain_autoencoder(
     encoder, decoder = build_networks(image, cfg["network"])
     if rbm_paths:
         rbm_stack.stack_sizes(image, cfg["network"])  # a config the stack cannot start stops here, with its fix
-        rbm_stack.unroll(encoder, decoder, [load_rbm(path) for path in rbm_paths])
+        rbm_stack.unroll(encoder, decoder, [RBM.from_state(load_checkpoint(path)["rbm"]) for path in rbm_paths])
     encoder, decoder = encoder.to(device), decoder.to(device)
     t0 = time.perf_counter()
     resume = checkpointer(cfg, state_path, data=data_path, **{f"rbm_{i}": p for i, p in enumerate(rbm_paths)})

@@ -12,7 +12,7 @@ from binlatent.paths import (
     stage1_variant,
 )
 from binlatent.pretrain import layer_settings
-from binlatent.rbm_stack import check_config
+from binlatent.rbm_stack import check_config, hidden_units
 from binlatent.tuning import grid_points, is_on, tuned_pixel_rbm, tuned_spec
 from binlatent.variants import model_specs
 
@@ -47,10 +47,9 @@ PRIOR_STACKS = sorted(
 )  # every layer the models' stage-two stacks need, once, with the stage one under it: ('', 'h100'), ...
 if stage1_variant("rbm_stack") in STAGE1_VARIANTS:
     check_config(config["network"], config["dataset"])
-ENCODER_RBM_UNITS = [
-    *config["network"]["hidden"],
-    config["network"]["n_latent"],
-]  # hidden units of each RBM of the stack that starts stage one (stage1.init: rbm_stack)
+ENCODER_RBM_UNITS = hidden_units(
+    config["network"]
+)  # hidden units of each RBM of the stack that starts stage one (stage1.init: rbm_stack)
 ENV = "../../envs/pipeline.yaml"
 
 
