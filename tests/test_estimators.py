@@ -8,7 +8,14 @@ import math
 import pytest
 import torch
 
-from binlatent.estimators import iwae_bound, log_mean_exp, rws_surrogate, vimco_baselines, vimco_surrogate
+from binlatent.estimators import (
+    draw_by_weight,
+    iwae_bound,
+    log_mean_exp,
+    rws_surrogate,
+    vimco_baselines,
+    vimco_surrogate,
+)
 from binlatent.likelihoods import bernoulli_log_prob
 from binlatent.models import HybridModel, build_model, model_arguments
 from binlatent.networks import ImageFormat
@@ -77,6 +84,16 @@ def test_log_weights_shapes_and_signs(x, generator):
     assert log_w.shape == (2, 7) and z.shape == (2, 7, 3) and log_q.shape == (2, 7)
     assert set(z.unique().tolist()) <= {0.0, 1.0}
     assert torch.all(log_q <= 0) and torch.all(log_w < 0)  # probabilities of discrete events
+
+
+def test_draws_by_weight_follow_the_normalised_weights(generator):
+    """Each row's draws land on its samples in proportion to exp(log w): frequencies within 4 binomial SE."""
+    log_w = torch.randn(3, 5, generator=generator, dtype=torch.float64) * 2
+    units = torch.eye(5).expand(3, -1, -1)  # sample k of every row is the k-th unit vector
+    counts = draw_by_weight(log_w, units, 20000, generator).sum(1)  # (3, 5)
+    p = torch.softmax(log_w, -1)
+    se = (p * (1 - p) / 20000).sqrt()
+    assert bool(((counts / 20000 - p).abs() < 4 * se + 1e-4).all()), (counts / 20000, p)
 
 
 def test_vimco_baselines_replace_each_weight_by_the_geometric_mean_of_the_others():

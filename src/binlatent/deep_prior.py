@@ -71,12 +71,12 @@ class DeepRBMPrior(Prior):
             total = total + bernoulli_log_prob(generative(layers[i]), layers[i - 1])
         return total
 
-    def importance_log_prob(self, z: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log p*(z, h) - log q(h|z), log q(h|z)) with h ~ q(h|z) the upper layers: exp of the first is an
-        unbiased estimate of p*(z) = p(z) Z_top."""
+    def importance_log_prob(self, z: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log p*(z, h) - log q(h|z), log q(h|z), h_{L-1}) with h ~ q(h|z) the upper layers: exp of the first is
+        an unbiased estimate of p*(z) = p(z) Z_top."""
         layers, log_q = self.upward(z, generator)
         log_joint = self.directed_log_prob(layers) - self.top.free_energy(layers[-1])
-        return log_joint - log_q, log_q
+        return log_joint - log_q, log_q, layers[-1]
 
     def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """-F(z) for one layer; a deeper stack has no closed form (see `importance_log_prob`)."""
@@ -113,15 +113,12 @@ class DeepRBMPrior(Prior):
         return rbm_log_z(self.top, self.annealing_data(base_codes(), generator), how, generator)
 
     @torch.no_grad()
-    def conservative_log_prob(
-        self, z: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+    def conservative_log_ratio(
+        self, top: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
     ) -> torch.Tensor:
-        """log p(h_{<L-1}|..) + RAISE(h_{L-1}) - log q(h|z) with one h ~ q(h|z): exp of it has expectation
-        p_ann(z), the marginal of z when the top RBM is replaced by its annealing model; so a stochastic lower
-        bound on log p_ann(z), which approaches log p(z) as the schedule lengthens."""
-        layers, log_q = self.upward(z, generator)
-        top = raise_log_prob(self.top, layers[-1], base_data, schedule, generator)
-        return (self.directed_log_prob(layers) - log_q).double() + top
+        """RAISE on the top RBM from h_{L-1} = `top`, over p*_top(top): the directed layers are the annealing
+        model's too, so the ratio is the whole prior's."""
+        return raise_log_prob(self.top, top, base_data, schedule, generator) + self.top.free_energy(top).double()
 
     @torch.no_grad()
     def init_from_rbms(self, rbms: Sequence[RBM]) -> None:

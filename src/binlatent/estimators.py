@@ -23,6 +23,13 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     return log_mean_exp(log_w, -1)
 
 
+def draw_by_weight(log_w: torch.Tensor, units: torch.Tensor, n: int, generator=None) -> torch.Tensor:
+    """n of the K samples per row, drawn with replacement in proportion to exp(log_w): log_w (batch, K), units
+    (batch, K, d) -> (batch, n, d)."""
+    picks = torch.multinomial(torch.softmax(log_w, -1), n, True, generator=generator)
+    return units.gather(1, picks.unsqueeze(-1).expand(-1, -1, units.shape[-1]))
+
+
 def vimco_baselines(log_w: torch.Tensor) -> torch.Tensor:
     """L_K with w_k replaced by the geometric mean of the other weights (Mnih & Rezende, 2016)."""
     k = log_w.shape[-1]

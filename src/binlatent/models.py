@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from binlatent.deep_prior import DeepRBMPrior
-from binlatent.estimators import iwae_bound
+from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
 from binlatent.io import load_checkpoint, save_checkpoint
 from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
 from binlatent.priors import FactorisedPrior, GaussianPrior, LogZ, LogZSettings, Prior, RBMPrior
@@ -79,33 +79,25 @@ class GenerativeModel(nn.Module):
         """The prior's data for x: what AIS's base-rate model is fitted to."""
         raise NotImplementedError
 
-    def conservative_log_weights(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
-    ) -> torch.Tensor:
-        """RAISE's log weights per image and code, (n, K) float64 ((n, 1) for a model without codes): their
-        log-mean-exp over the codes is `conservative_log_likelihood`."""
-        raise NotImplementedError
-
-    def conservative_log_likelihood(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
-    ) -> np.ndarray:
-        """RAISE per image: a stochastic lower bound on log p(x) under the model whose prior is the annealing model,
-        which approaches this model's log p(x) as the schedule lengthens."""
-        return iwae_bound(self.conservative_log_weights(x, base_codes, k, schedule, generator)).cpu().numpy()
-
     def conservative_estimates(
         self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
-    ) -> dict[str, np.ndarray]:
-        """RAISE per image with cfg['schedule'] at K codes ('') and at 4K ('_4K', where the model samples codes; the
-        K figure is the first K of the same 4K codes, so the two differ by K alone), and with cfg['long_schedule']
-        at K ('_long') where given."""
-        weights = self.conservative_log_weights(x, base_codes, 4 * k, cfg["schedule"], generator)  # (n, 4K) or (n, 1)
-        estimates = {"": iwae_bound(weights[:, : max(k, 1)]).cpu().numpy()}
-        if weights.shape[1] > max(k, 1):
-            estimates["_4K"] = iwae_bound(weights).cpu().numpy()
-        if cfg.get("long_schedule"):
-            estimates["_long"] = self.conservative_log_likelihood(x, base_codes, k, cfg["long_schedule"], generator)
-        return estimates
+    ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+        """RAISE per image, float64, keyed by label: with cfg['schedule'] at K importance samples ('') and at 4K
+        ('_4K', where the model samples codes), and with cfg['long_schedule'] ('_long') where given. Each is a
+        stochastic lower bound on log p(x) under the model whose top RBM is its annealing model.
+
+        Also the plain importance estimates of log p*(x) from the same samples, keyed by their number (K, 4K; none
+        for a model without codes), so that the main figure at K need not draw its samples again."""
+        raise NotImplementedError
+
+    def conservative_ratios(
+        self, tops: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+    ) -> torch.Tensor:
+        """The prior's `conservative_log_ratio` for every row of `tops`, annealed RAISE_CHAINS_PER_CALL at a time
+        (far fewer steps than one call per image); AIS's base model fitted once to the training codes."""
+        base = self.prior.annealing_data(base_codes, generator)
+        return torch.cat([self.prior.conservative_log_ratio(part, base, schedule, generator)
+                          for part in tops.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
 
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
         """n samples as pixel means in [0, 1], shape (n, D)."""
@@ -135,17 +127,18 @@ class GenerativeModel(nn.Module):
 
         x: images as the data stage stores them, (n, D). AIS's base-rate model is fitted to the codes of
         `x_base` (default x; the workflow uses the training images). `conservative`, e.g.
-        {"schedule": [[1.0, 250]], "long_schedule": [[1.0, 1000]]}, adds RAISE at K, 4K and the long schedule
-        (`conservative_estimates`), with K = conservative["K"].
+        {"K": 1000, "chains": 2, "schedule": [[1.0, 1000]], "long_schedule": [[1.0, 4000]]}, adds RAISE at K, 4K
+        and the long schedule (`conservative_estimates`); at conservative["K"] == K the main figure is the first K
+        of RAISE's 4K samples (all of them at 4K == K).
         """
         x = self._as_tensor(x)
-        unnormalised = self.unnormalised_log_likelihood(x, K, generator)
         if self.prior.normalised:
-            return LogLikelihood(unnormalised, LogZ.normalised())
+            return LogLikelihood(self.unnormalised_log_likelihood(x, K, generator), LogZ.normalised())
         codes = self.posterior_codes(x if x_base is None else self._as_tensor(x_base), generator)
-        lower = None
+        lower, plain = None, {}
         if conservative is not None:
-            lower = self.conservative_estimates(x, codes, conservative["K"], conservative, generator)
+            lower, plain = self.conservative_estimates(x, codes, conservative["K"], conservative, generator)
+        unnormalised = plain[K] if K in plain else self.unnormalised_log_likelihood(x, K, generator)
         log_z = self.prior.log_z(lambda: codes, LogZSettings.evaluation(ais, exact_up_to), generator)
         return LogLikelihood(unnormalised, log_z, lower)
 
@@ -170,7 +163,7 @@ class HybridModel(GenerativeModel):
         returned log q is log q(z_k|x) + log q(h_k|z_k): the whole stack's, which the estimators' score terms use.
         """
         z, log_q = self.encoder.sample(x, k, generator)
-        log_prior, log_q_upper = self.prior.importance_log_prob(z, generator)
+        log_prior, log_q_upper, _ = self.prior.importance_log_prob(z, generator)
         log_w = self.decoder.log_prob(x, z) + log_prior - log_q
         return log_w, z, log_q + log_q_upper
 
@@ -191,23 +184,38 @@ class HybridModel(GenerativeModel):
         """One code z ~ q(z|x) per row of x, shape (n, n_latent)."""
         return self.encoder.sample(x, 1, generator)[0][:, 0]
 
-    def conservative_log_weights(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
-    ) -> torch.Tensor:
-        """log p(x|z_k) + log w(z_k) - log q(z_k|x), z_k ~ q, shape (n, K), with w(z) the prior's conservative
-        estimate of p(z) (RAISE: unbiased for the annealing model's p_ann(z)); their log-mean-exp is a stochastic
-        lower bound on log p(x) under the model whose prior is the annealing model."""
-        codes, log_px_over_q = [], []
-        with torch.no_grad():
-            for xb in x.split(self.images_per_chunk(k)):
-                z, log_q = self.encoder.sample(xb, k, generator)  # (batch, K, n_latent), (batch, K)
-                codes.append(z.reshape(-1, z.shape[-1]))
-                log_px_over_q.append((self.decoder.log_prob(xb, z) - log_q).double())
-        z = torch.cat(codes)  # (n K, n_latent): annealed together, far fewer steps than one call per chunk
-        base = self.prior.annealing_data(base_codes, generator)  # once: one base model for every batch of chains
-        log_prior = torch.cat([self.prior.conservative_log_prob(part, base, schedule, generator)
-                               for part in z.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
-        return torch.cat(log_px_over_q) + log_prior.reshape(len(x), k)
+    @torch.no_grad()
+    def conservative_estimates(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
+    ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+        """RAISE per image at K ('') and 4K ('_4K') importance samples from q, the K the first of the same 4K codes,
+        with cfg['chains'] reverse chains per image; and at 4K with cfg['long_schedule'] ('_long') where given.
+
+        The 4K samples' weights w_k are the main figure's. cfg['chains'] samples are drawn in proportion to them,
+        and RAISE at each drawn sample's top units t estimates p_ann(t) / p*_top(t), so that
+            L = (1/K) sum_k w_k  *  mean over the drawn samples of RAISE(t) / p*_top(t)
+        is unbiased for the likelihood under the model whose top RBM is its annealing model: log L is a stochastic
+        lower bound on that model's log-likelihood, at the main figure's K for cfg['chains'] chains per image."""
+        chains, sizes = cfg["chains"], {"": k, "_4K": 4 * k}
+        bounds: dict[str, list[torch.Tensor]] = {label: [] for label in sizes}
+        drawn: dict[str, list[torch.Tensor]] = {label: [] for label in sizes}
+        for xb in x.split(self.images_per_chunk(4 * k)):
+            z, log_q = self.encoder.sample(xb, 4 * k, generator)
+            log_prior, _, top = self.prior.importance_log_prob(z, generator)
+            log_w = (self.decoder.log_prob(xb, z) + log_prior - log_q).double()  # (batch, 4K)
+            for label, n_codes in sizes.items():
+                bounds[label].append(iwae_bound(log_w[:, :n_codes]))
+                drawn[label].append(draw_by_weight(log_w[:, :n_codes], top[:, :n_codes], chains, generator))
+
+        def estimate(label: str, schedule: Sequence[Sequence[float]]) -> np.ndarray:
+            ratio = self.conservative_ratios(torch.cat(drawn[label]).reshape(len(x) * chains, -1), base_codes,
+                                             schedule, generator)  # fmt: skip
+            return (torch.cat(bounds[label]) + log_mean_exp(ratio.reshape(len(x), chains), -1)).cpu().numpy()
+
+        estimates = {label: estimate(label, cfg["schedule"]) for label in sizes}
+        if cfg.get("long_schedule"):
+            estimates["_long"] = estimate("_4K", cfg["long_schedule"])
+        return estimates, {n_codes: torch.cat(bounds[label]).cpu().numpy() for label, n_codes in sizes.items()}
 
     @torch.no_grad()
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
@@ -239,12 +247,17 @@ class PixelRBM(GenerativeModel):
         """The pixels are the RBM's visible units."""
         return x
 
-    def conservative_log_weights(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, schedule: Sequence[Sequence[float]], generator=None
-    ) -> torch.Tensor:
-        """RAISE from one reverse chain per image, (n, 1) (with 784 visible units, K chains per image would cost K
-        times the AIS), so K is not used."""
-        return self.prior.conservative_log_prob(x, base_codes, schedule, generator)[:, None]
+    @torch.no_grad()
+    def conservative_estimates(
+        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
+    ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+        """RAISE from one reverse chain per image (with 784 visible units, K chains per image would cost K times
+        the AIS), so K is not used: log p*(x) + the ratio p_ann(x) / p*(x), at both schedules."""
+        schedules = {"": cfg["schedule"], "_long": cfg.get("long_schedule")}
+        log_p = self.prior.unnormalised_log_prob(x).double()
+        estimates = {label: (log_p + self.conservative_ratios(x, base_codes, schedule, generator)).cpu().numpy()
+                     for label, schedule in schedules.items() if schedule}  # fmt: skip
+        return estimates, {}
 
     @torch.no_grad()
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:

@@ -10,7 +10,8 @@ p(z) = p*(z) / Z. Every prior gives
   persistent chains (`start_chains`); normalised priors have neither (zero, no chains);
 - `log_z(base_codes, how, ...)`: log Z with its uncertainty as a `LogZ`; the choice between exact
   enumeration and AIS is made in `rbm_log_z` alone;
-- `conservative_log_prob(z, ...)`: a stochastic lower bound on log p(z) where one is needed (RAISE);
+- `conservative_log_ratio(top, ...)`: for a prior with an RBM, RAISE's unbiased estimate of p_ann/p* at the top
+  RBM's units of an importance sample (p_ann: the prior whose top RBM is replaced by its annealing model);
 - `init_from_codes(code_means)` and `load_pretrained(layers)`: its start from the stage-one codes;
 A prior is rebuilt from its kind and sizes, `models.PRIORS[kind](n_latent=..., ...)`: a new prior is one new class
 registered there.
@@ -121,10 +122,21 @@ class Prior(nn.Module):
     def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
         raise NotImplementedError
 
-    def importance_log_prob(self, z: torch.Tensor, generator=None) -> tuple[torch.Tensor | float, torch.Tensor | float]:
-        """(log of an unbiased estimate of p*(z), log q of the auxiliary sample it drew): here log p*(z) itself
-        and no sample (0)."""
-        return self.unnormalised_log_prob(z), 0.0
+    def importance_log_prob(
+        self, z: torch.Tensor, generator=None
+    ) -> tuple[torch.Tensor | float, torch.Tensor | float, torch.Tensor]:
+        """(log of an unbiased estimate of p*(z), log q of the auxiliary sample it drew, the units of that sample
+        the top RBM sees): here log p*(z) itself, no sample (0), and z."""
+        return self.unnormalised_log_prob(z), 0.0, z
+
+    def conservative_log_ratio(
+        self, top: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+    ) -> torch.Tensor:
+        """Per row of `top` (the top RBM's units of an importance sample), the log of RAISE's unbiased estimate of
+        p_ann(top) / p*_top(top): what turns the sample's weight under the model into one under the model whose top
+        RBM is its annealing model; float64. `base_data`: `annealing_data` of the training codes, computed once by
+        the caller for every batch."""
+        raise NotImplementedError(f"a {self.kind} prior has no RBM to anneal")
 
     def start_chains(self, n_chains: int, generator=None) -> torch.Tensor | None:
         """Persistent chains for the negative phase; None for a normalised prior."""
@@ -144,13 +156,6 @@ class Prior(nn.Module):
         """The data AIS's and RAISE's base-rate model is fitted to, from codes of training images: the codes
         themselves here; the top RBM's units for a deep prior."""
         return codes
-
-    def conservative_log_prob(
-        self, z: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
-    ) -> torch.Tensor:
-        """A stochastic lower bound on log p(z) per row, float64; exact for a normalised prior. `base_data`:
-        `annealing_data` of the training codes, computed once by the caller for every batch of z."""
-        return self.unnormalised_log_prob(z).double()
 
     def init_from_codes(self, code_means: torch.Tensor) -> None:
         """Start from the codes E_q[z] of the training images (the stage-one encoder's, when pretrained)."""
@@ -192,12 +197,10 @@ class RBMPrior(Prior):
     def log_z(self, base_codes: Callable[[], torch.Tensor], how: LogZSettings, generator=None) -> LogZ:
         return rbm_log_z(self.rbm, base_codes(), how, generator)
 
-    def conservative_log_prob(
-        self, z: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+    def conservative_log_ratio(
+        self, top: torch.Tensor, base_data: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
     ) -> torch.Tensor:
-        """RAISE from each z: a stochastic lower bound on log p_ann(z), the annealing model's log-probability,
-        which approaches the RBM's as the schedule lengthens."""
-        return raise_log_prob(self.rbm, z, base_data, schedule, generator)
+        return raise_log_prob(self.rbm, top, base_data, schedule, generator) + self.rbm.free_energy(top).double()
 
     def init_from_codes(self, code_means: torch.Tensor) -> None:
         """Nothing here: the RBM is fitted to the stage-one codes by its own stage (pretrain_prior) and put in

@@ -130,7 +130,7 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
         "AIS check": _ais_check,
         f"{RAISE_LABEL}, K": lambda r: _with_se(r, "test_ll_conservative"),
         "same, 4K": lambda r: _with_se(r, "test_ll_conservative_4K"),
-        "same, K, long schedule": lambda r: _with_se(r, "test_ll_conservative_long"),
+        "same, 4K, long schedule": lambda r: _with_se(r, "test_ll_conservative_long"),
         "RAISE bits/dim, K": lambda r: _with_se(r, "test_bpd_conservative", 3),
         "log Z exact": lambda r: _fmt(r.get("exact_log_z")),
         "test log-lik., exact log Z": lambda r: _fmt(r.get("test_ll_exact_log_z")),
