@@ -170,9 +170,10 @@ def write_results(
         "shortfall from a short schedule, which the band leaves out). The AIS check flags a log Z whose "
         "half-schedule run falls below it beyond 3σ of their difference, or whose weights' effective sample "
         "size is under 10% of the runs. RAISE is a stochastic lower bound on the log-likelihood of the annealing "
-        "model (the model whose prior is the annealing chain's output), not of the RBM; it approaches the RBM's "
-        "as the schedule lengthens: read it at K and 4K samples from q (same codes) and at a longer schedule, to "
-        "see how far it has converged. Train time includes pretraining; step and decay are the fine-tuning "
+        "model (the model whose top RBM is replaced by the annealing chain), not of the RBM; it approaches the "
+        "RBM's as the schedule lengthens: read it at K and 4K samples from q (the 4K include the K) and at 4K with "
+        "a longer schedule, to see how far it has converged in K and in the schedule. Train time includes "
+        "pretraining; step and decay are the fine-tuning "
         "step size and weight decay (the RBM on pixels: its CD step and L2 decay). "
     )
     if pixels == "8bit":
