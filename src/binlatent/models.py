@@ -176,8 +176,11 @@ class HybridModel(GenerativeModel):
     def unnormalised_log_likelihood(self, x: torch.Tensor, k: int, generator=None) -> np.ndarray:
         """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats); in chunks of
         images_per_chunk(K) images so that memory stays bounded for large K and large images."""
-        parts = [iwae_bound(self.log_weights(xb, k, generator)[0].double()) for xb in x.split(self.images_per_chunk(k))]
-        return torch.cat(parts).cpu().numpy()
+        out, start = torch.empty(len(x), dtype=torch.float64, device=x.device), 0
+        for xb in x.split(self.images_per_chunk(k)):  # filled in place, as in conservative_estimates
+            out[start : start + len(xb)] = iwae_bound(self.log_weights(xb, k, generator)[0].double())
+            start += len(xb)
+        return out.cpu().numpy()
 
     @torch.no_grad()
     def posterior_codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
@@ -197,25 +200,29 @@ class HybridModel(GenerativeModel):
         is unbiased for the likelihood under the model whose top RBM is its annealing model: log L is a stochastic
         lower bound on that model's log-likelihood, at the main figure's K for cfg['chains'] chains per image."""
         chains, sizes = cfg["chains"], {"": k, "_4K": 4 * k}
-        bounds: dict[str, list[torch.Tensor]] = {label: [] for label in sizes}
-        drawn: dict[str, list[torch.Tensor]] = {label: [] for label in sizes}
+        # filled in place: small tensors kept per chunk between the chunks' large ones fragment the heap (GBs)
+        bounds = torch.empty(len(sizes), len(x), dtype=torch.float64, device=x.device)
+        drawn, start = None, 0  # (labels, n, chains, top units)
         for xb in x.split(self.images_per_chunk(4 * k)):
             z, log_q = self.encoder.sample(xb, 4 * k, generator)
             log_prior, _, top = self.prior.importance_log_prob(z, generator)
             log_w = (self.decoder.log_prob(xb, z) + log_prior - log_q).double()  # (batch, 4K)
-            for label, n_codes in sizes.items():
-                bounds[label].append(iwae_bound(log_w[:, :n_codes]))
-                drawn[label].append(draw_by_weight(log_w[:, :n_codes], top[:, :n_codes], chains, generator))
+            rows = slice(start, start + len(xb))
+            if drawn is None:
+                drawn = top.new_empty(len(sizes), len(x), chains, top.shape[-1])
+            for i, n_codes in enumerate(sizes.values()):
+                bounds[i, rows] = iwae_bound(log_w[:, :n_codes])
+                drawn[i, rows] = draw_by_weight(log_w[:, :n_codes], top[:, :n_codes], chains, generator)
+            start += len(xb)
 
-        def estimate(label: str, schedule: Sequence[Sequence[float]]) -> np.ndarray:
-            ratio = self.conservative_ratios(torch.cat(drawn[label]).reshape(len(x) * chains, -1), base_codes,
-                                             schedule, generator)  # fmt: skip
-            return (torch.cat(bounds[label]) + log_mean_exp(ratio.reshape(len(x), chains), -1)).cpu().numpy()
+        def estimate(i: int, schedule: Sequence[Sequence[float]]) -> np.ndarray:
+            ratio = self.conservative_ratios(drawn[i].reshape(len(x) * chains, -1), base_codes, schedule, generator)
+            return (bounds[i] + log_mean_exp(ratio.reshape(len(x), chains), -1)).cpu().numpy()
 
-        estimates = {label: estimate(label, cfg["schedule"]) for label in sizes}
+        estimates = {label: estimate(i, cfg["schedule"]) for i, label in enumerate(sizes)}
         if cfg.get("long_schedule"):
-            estimates["_long"] = estimate("_4K", cfg["long_schedule"])
-        return estimates, {n_codes: torch.cat(bounds[label]).cpu().numpy() for label, n_codes in sizes.items()}
+            estimates["_long"] = estimate(1, cfg["long_schedule"])
+        return estimates, {n_codes: bounds[i].cpu().numpy() for i, n_codes in enumerate(sizes.values())}
 
     @torch.no_grad()
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
