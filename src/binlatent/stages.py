@@ -306,10 +306,11 @@ def figures(
     tmp.mkdir(parents=True)
     samples, recon = {}, {"test images": (x_test / image.max_value).cpu().numpy()}
     for name, model in trained.items():
-        samples[name] = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator).cpu().numpy()
+        title = plots.decoded_title(name, model.shows)  # E[x|z], or one draw from an autoregressive decoder
+        samples[title] = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator).cpu().numpy()
         reconstruction = model.reconstruct(x_test)
         if reconstruction is not None:
-            recon[name] = reconstruction.cpu().numpy()
+            recon[title] = reconstruction.cpu().numpy()
     plots.plot_image_panels(samples, image.shape, int(np.sqrt(fcfg["n_samples"])), tmp / "samples.png")
     plots.plot_reconstructions(recon, image.shape, tmp / "reconstructions.png")
     curves = {label: plots.read_curves(path) for label, path in pretraining_curves.items()}
