@@ -13,6 +13,8 @@ import yaml
 from helpers import REPO, SMOKE_MODELS, snakemake
 
 from binlatent import seeds, tuning
+from binlatent.clustered import clustered_se
+from binlatent.io import write_h5
 from binlatent.results import format_results
 from binlatent.variants import finetune_config, model_specs
 
@@ -148,6 +150,53 @@ def test_paired_margins_use_the_same_images_and_both_log_z_intervals():
     assert margin["high"] == pytest.approx(margin["margin"] + 3 * margin["se"] + 0.5)
     with pytest.raises(ValueError, match="same test images"):
         seeds.paired_margin(reference, other[:10], ref_metrics, {})
+
+
+def block_correlated_estimates(n_blocks: int = 20, per_block: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two models' per-image estimates whose differences share a large effect per block (sd 2 across blocks, 0.5
+    within), and each image's block: (reference, other, blocks)."""
+    rng = np.random.default_rng(2)
+    blocks = np.repeat(rng.permutation(100)[:n_blocks], per_block)  # labels need not be 0..G-1
+    other = rng.normal(-100, 10, len(blocks))
+    lead = rng.normal(0, 2, 100)[blocks] + rng.normal(0, 0.5, len(blocks))
+    return other + 1.0 + lead, other, blocks
+
+
+def test_paired_margins_cluster_their_standard_error_by_block_when_blocks_are_known():
+    reference, other, blocks = block_correlated_estimates()
+    metrics = {"log_z": 0.0}
+    iid = seeds.paired_margin(reference, other, metrics, metrics)
+    clustered = seeds.paired_margin(reference, other, metrics, metrics, blocks)
+    diff = reference - other
+    assert iid["se"] == pytest.approx(diff.std(ddof=1) / 20)  # unchanged without blocks
+    assert clustered["se"] == pytest.approx(clustered_se(diff, blocks))
+    assert clustered["se"] > 3 * iid["se"]  # 20 blocks, not 400 independent images
+    assert clustered["margin"] == iid["margin"]
+    assert (clustered["low"], clustered["high"]) == pytest.approx(
+        (clustered["margin"] - 3 * clustered["se"], clustered["margin"] + 3 * clustered["se"])
+    )
+    singletons = seeds.paired_margin(reference, other, metrics, metrics, np.arange(len(diff)))
+    assert singletons["se"] == pytest.approx(iid["se"])  # one image per block: the iid standard error
+    with pytest.raises(ValueError, match="a block per test image"):
+        seeds.paired_margin(reference, other, metrics, metrics, blocks[:-1])
+
+
+@pytest.mark.parametrize("with_blocks", [False, True])
+def test_the_margins_note_says_when_the_standard_error_is_clustered_by_block(with_blocks, tmp_path):
+    reference, other, blocks = block_correlated_estimates()
+    runs = {1: {}}
+    for name, estimates in (("hybrid", reference), ("iwae", other)):
+        paths = {"evaluation": tmp_path / f"{name}.h5", "metrics": tmp_path / f"{name}.csv"}
+        write_h5(paths["evaluation"], {seeds.PER_IMAGE: estimates})
+        pd.DataFrame([{"model": name, "log_z": 0.0}]).to_csv(paths["metrics"], index=False)
+        runs[1][name] = paths
+    summary = seeds.write_margins(runs, "hybrid", tmp_path, blocks if with_blocks else None)
+    note = (tmp_path / "margins.md").read_text()
+    assert ("clustered by the 20 blocks" in note) == with_blocks
+    assert ("paired SE (clustered by block)" in note) == with_blocks
+    diff = reference - other
+    expected = clustered_se(diff, blocks) if with_blocks else diff.std(ddof=1) / 20
+    assert summary["se"].iloc[0] == pytest.approx(expected)
 
 
 def test_margin_summary_counts_the_seeds_that_agree():

@@ -61,6 +61,7 @@ class GenerativeModel(nn.Module):
 
     prior: Prior
     train_seconds: float = 0.0  # training time recorded in the checkpoint, pretraining included
+    shows: str  # what `sample` and `reconstruct` return per image, in the words of the figures' captions
 
     def __init__(self, model_args: Mapping[str, Any]):
         super().__init__()
@@ -100,11 +101,12 @@ class GenerativeModel(nn.Module):
                           for part in tops.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
 
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
-        """n samples as pixel means in [0, 1], shape (n, D)."""
+        """n samples as intensities in [0, 1], shape (n, D) (what they are: `shows`)."""
         raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
-        """E[x|z] at the most probable code of each image; None for a model without a code."""
+        """The decoding of the most probable code of each image (as `shows` says); None for a model without a
+        code."""
         return None
 
     def log_z(self, x_base: torch.Tensor, how: LogZSettings, generator=None) -> LogZ:
@@ -224,18 +226,26 @@ class HybridModel(GenerativeModel):
             estimates["_long"] = estimate(1, cfg["long_schedule"])
         return estimates, {n_codes: bounds[i].cpu().numpy() for i, n_codes in enumerate(sizes.values())}
 
+    @property
+    def shows(self) -> str:
+        return self.decoder.shows
+
     @torch.no_grad()
     def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
-        """Decoded prior samples: E[x|z], z from the prior (after `gibbs_steps` sweeps for an RBM)."""
+        """Decoded prior samples, z from the prior (after `gibbs_steps` sweeps for an RBM): the decoder's `mean`,
+        E[x|z], or one draw x ~ p(x|z) for an autoregressive decoder."""
         return self.decoder.mean(self.prior.sample(n, gibbs_steps, generator))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's `mean` at the most probable code of each image (E[x|z], or one draw from p(x|z))."""
         return self.decoder.mean(self.encoder.code(self._as_tensor(x)))
 
 
 class PixelRBM(GenerativeModel):
     """An RBM directly on the pixels: log p(x) = -F(x) - log Z, with the same RBM prior, AIS and RAISE code."""
+
+    shows = "p(v = 1 | h), h from the Gibbs chain"
 
     def __init__(self, prior: Prior, model_args: Mapping[str, Any]):
         super().__init__(model_args)

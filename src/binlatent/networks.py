@@ -125,6 +125,8 @@ class GaussianEncoder(nn.Module):
 class Decoder(nn.Module):
     """p(x|z): the likelihood's parameters from a network (..., n_latent) -> (..., n_outputs)."""
 
+    shows = "E[x | z]"  # what `mean` returns, in the words of the figures' captions
+
     def __init__(self, net: nn.Module, likelihood: BernoulliPixels | DiscretisedLogisticMixture):
         super().__init__()
         self.net, self.likelihood = net, likelihood

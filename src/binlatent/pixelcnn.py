@@ -130,6 +130,8 @@ class CodeMaps(nn.Module):
 class AutoregressiveDecoder(nn.Module):
     """p(x|z) = prod_i p(x_i | x_<i, z) with the Decoder's interface: log_prob(x, z) and mean(z)."""
 
+    shows = "one draw x ~ p(x | z) per code"  # what `mean` returns, in the words of the figures' captions
+
     def __init__(
         self,
         code_maps: CodeMaps,

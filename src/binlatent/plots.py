@@ -39,9 +39,14 @@ def show_grid(ax: plt.Axes, images: np.ndarray, shape: Sequence[int], n_cols: in
     return ax.imshow(grid, cmap="gray", vmin=0, vmax=1) if grid.ndim == 2 else ax.imshow(grid.squeeze())
 
 
+def decoded_title(name: str, shows: str) -> str:
+    """A panel's title or a row's label: the model's name over what its images show (its `shows`)."""
+    return f"{name}\n{shows}"
+
+
 def plot_image_panels(panels: Mapping[str, np.ndarray], shape: Sequence[int], n_cols: int, path: str | Path) -> None:
-    """One panel per entry: a titled grid of images (binary images: probability of a white pixel;
-    colour images: the mean of p(x|z))."""
+    """One panel per entry, titled by its key (`decoded_title`): a grid of images with intensities in [0, 1]
+    (binary images: p(pixel = 1) for a mean, 0 or 1 for a draw; 8-bit ones: intensity / 255)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
     for ax, (title, images) in zip(axes[0], panels.items(), strict=False):
         im = show_grid(ax, images, shape, n_cols)
@@ -49,14 +54,14 @@ def plot_image_panels(panels: Mapping[str, np.ndarray], shape: Sequence[int], n_
         ax.set_xticks([])
         ax.set_yticks([])
     if len(shape) == 2:
-        fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="p(pixel = 1)")
+        fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="intensity (of a mean: p(pixel = 1))")
     else:
-        fig.suptitle("decoded samples z ~ p(z): E[x | z], intensity 0-255 shown as 0-1")
+        fig.suptitle("decoded samples, z ~ p(z): intensity 0-255 shown as 0-1")
     save(fig, path)
 
 
 def plot_reconstructions(rows: Mapping[str, np.ndarray], shape: Sequence[int], path: str | Path) -> None:
-    """Test images (first row) and each model's reconstruction below them."""
+    """Test images (first row) and each model's reconstruction below them, each row labelled by its key."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.3 * len(rows)), squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=False):
         show_grid(ax, images, shape, len(images))

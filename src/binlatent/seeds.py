@@ -6,7 +6,8 @@ A margin is the mean over the same test images of the difference of two models' 
     margin = mean_i [u_ref(x_i) - u_other(x_i)] - (log Z_ref - log Z_other),
 
 where u is the unnormalised estimate (log-mean-exp of the importance weights, or -F(x) for the RBM on pixels).
-Its standard error is that of the per-image differences; its interval adds ±3 of them and the two models' log Z
+Its standard error is that of the per-image differences, clustered by block where the data record the block of the
+photograph each test image was cut from (binlatent.clustered); its interval adds ±3 of them and the two models' log Z
 intervals end to end (the log Z error is shared by every image, so it does not average out):
 [d - 3 se - (high_ref - log Z_ref) - (log Z_other - low_other), d + 3 se + (log Z_ref - low_ref) + (high_other
 - log Z_other)].
@@ -15,13 +16,14 @@ intervals end to end (the log Z error is shared by every image, so it does not a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from binlatent.clustered import clustered_se
 from binlatent.evaluate import LL_INTERVAL_SE
 from binlatent.io import read_h5
 
@@ -88,33 +90,41 @@ def log_z_parts(metrics: Mapping[str, Any]) -> tuple[float, float, float]:
 
 
 def paired_margin(
-    reference: np.ndarray, other: np.ndarray, ref_metrics: Mapping[str, Any], other_metrics: Mapping[str, Any]
+    reference: np.ndarray,
+    other: np.ndarray,
+    ref_metrics: Mapping[str, Any],
+    other_metrics: Mapping[str, Any],
+    blocks: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The reference model's margin over another on the same test images (module docstring): margin, se, low,
-    high, in nats per image."""
+    high, in nats per image; the standard error clustered by `blocks` (each test image's block) where given."""
     if reference.shape != other.shape:
         raise ValueError(f"paired margins need the same test images; got {reference.shape} and {other.shape}")
+    if blocks is not None and len(blocks) != len(reference):
+        raise ValueError(f"paired margins need a block per test image; got {len(blocks)} for {len(reference)}")
     diff = reference.astype(float) - other.astype(float)
     z_ref, low_ref, high_ref = log_z_parts(ref_metrics)
     z_other, low_other, high_other = log_z_parts(other_metrics)
     margin = float(diff.mean()) - (z_ref - z_other)
-    se = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if blocks is None else clustered_se(diff, blocks)
     low = margin - LL_INTERVAL_SE * se - (high_ref - z_ref) - (z_other - low_other)
     high = margin + LL_INTERVAL_SE * se + (z_ref - low_ref) + (high_other - z_other)
     return {"margin": margin, "se": se, "low": low, "high": high}
 
 
 def paired_margins(
-    runs: Mapping[int, Mapping[str, tuple[np.ndarray, Mapping[str, Any]]]], reference: str
+    runs: Mapping[int, Mapping[str, tuple[np.ndarray, Mapping[str, Any]]]],
+    reference: str,
+    blocks: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per (seed, other model): `runs` maps a seed to each model's (per-image unnormalised estimates,
-    metrics row) on the same test images."""
+    metrics row) on the same test images; standard errors clustered by `blocks` where given (`paired_margin`)."""
     rows = []
     for seed, models in runs.items():
         ref_ll, ref_metrics = models[reference]
         for name, (ll, metrics) in models.items():
             if name != reference:
-                rows.append({"seed": seed, "model": name, **paired_margin(ref_ll, ll, ref_metrics, metrics)})
+                rows.append({"seed": seed, "model": name, **paired_margin(ref_ll, ll, ref_metrics, metrics, blocks)})
     return pd.DataFrame(rows, columns=["seed", "model", "margin", "se", "low", "high"])
 
 
@@ -174,23 +184,37 @@ def seed_metrics(runs: Mapping[int, Mapping[str, Mapping[str, str]]]) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
+def margin_se_note(blocks: np.ndarray | None) -> str:
+    """What the margins' standard error treats as independent, for margins.md's note."""
+    if blocks is None:
+        return ""
+    return (
+        f", clustered by the {len(np.unique(blocks))} blocks of the photographs the test images were cut from "
+        "(images of one block are correlated, so they do not count as independent)"
+    )
+
+
 def write_margins(
-    runs: Mapping[int, Mapping[str, Mapping[str, str]]], reference: str, out_dir: Path, seeds: Sequence[int] = ()
+    runs: Mapping[int, Mapping[str, Mapping[str, str]]],
+    reference: str,
+    out_dir: Path,
+    blocks: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """margins.csv (per seed and the summary) and margins.md (the summary, each with its claim) into out_dir;
-    the summary."""
-    per_seed = paired_margins(read_runs(runs), reference)
+    """margins.csv (per seed and the summary) and margins.md (the summary, each with its claim) into out_dir,
+    standard errors clustered by `blocks` (the test images' blocks) where given; the summary."""
+    per_seed = paired_margins(read_runs(runs), reference, blocks)
     summary = margin_summary(per_seed)
     both = pd.concat([per_seed.assign(row="seed"), summary.assign(row="summary")], ignore_index=True)
     both["seed"] = both["seed"].astype("Int64")  # blank on the summary rows
     both.to_csv(out_dir / "margins.csv", index=False)
     n = len(runs)
+    se_label = "± within-run paired SE" + ("" if blocks is None else " (clustered by block)")
     pretty = pd.DataFrame(
         {
             "model": summary["model"],
             f"{reference}'s margin (nats), mean over seeds": summary["margin"].map(lambda v: f"{v:+.2f}"),
             "spread across seeds (sd)": summary["seed_sd"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
-            "± within-run paired SE": summary["se"].map(lambda v: f"{v:.2f}"),
+            se_label: summary["se"].map(lambda v: f"{v:.2f}"),
             "interval (±3 SE, log Z intervals; every seed)": [
                 f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(summary["low"], summary["high"], strict=True)
             ],
@@ -202,9 +226,9 @@ def write_margins(
         f"Paired margins of {reference} over each model on the same test images, nats per image (positive: "
         f"{reference} ahead), from {n} training seed{'s' if n > 1 else ''} on one data split: per seed, the mean "
         "difference of the two models' per-image log-likelihood estimates with its standard error over test "
-        "images; the interval adds ±3 of those and both models' log Z intervals (AIS's ±3σ band widened by the "
-        "half-schedule difference; shared by every image, so it does not shrink with more images). The interval "
-        "column holds every seed's; per-seed rows are in margins.csv."
+        f"images{margin_se_note(blocks)}; the interval adds ±3 of those and both models' log Z intervals (AIS's "
+        "±3σ band widened by the half-schedule difference; shared by every image, so it does not shrink with more "
+        "images). The interval column holds every seed's; per-seed rows are in margins.csv."
     )
     (out_dir / "margins.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
     return summary

@@ -286,7 +286,7 @@ def figures(
     threads: int,
 ) -> None:
     """Samples, reconstructions, training curves, AIS diagnostic, ablations, the results table and the reference's
-    paired margins, into out_dir.
+    paired margins (standard errors clustered by the test images' blocks where the data record them), into out_dir.
 
     `pretraining_curves` maps a stage label to its curves HDF5; `models` maps a model name to its
     'checkpoint', 'curves', 'evaluation' and 'metrics' paths (the first training seed's); `runs` maps every
@@ -306,10 +306,11 @@ def figures(
     tmp.mkdir(parents=True)
     samples, recon = {}, {"test images": (x_test / image.max_value).cpu().numpy()}
     for name, model in trained.items():
-        samples[name] = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator).cpu().numpy()
+        title = plots.decoded_title(name, model.shows)  # E[x|z], or one draw from an autoregressive decoder
+        samples[title] = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator).cpu().numpy()
         reconstruction = model.reconstruct(x_test)
         if reconstruction is not None:
-            recon[name] = reconstruction.cpu().numpy()
+            recon[title] = reconstruction.cpu().numpy()
     plots.plot_image_panels(samples, image.shape, int(np.sqrt(fcfg["n_samples"])), tmp / "samples.png")
     plots.plot_reconstructions(recon, image.shape, tmp / "reconstructions.png")
     curves = {label: plots.read_curves(path) for label, path in pretraining_curves.items()}
@@ -324,6 +325,6 @@ def figures(
     references = codecs.data_reference_rows(data_path) if image.pixels == "8bit" else None
     results.write_results(metrics, tmp, image.pixels, references)
     if len(models) > 1:
-        seeds.write_margins(runs, reference, tmp)
+        seeds.write_margins(runs, reference, tmp, datasets.split_blocks(data_path, "test"))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
