@@ -21,7 +21,9 @@ TRAINING = {*STACK, STAGE1, *PRIOR_LAYERS, *FINETUNES, "train_pixel_rbm_rbm_pixe
 EVERY_JOB = {"binarize", *TRAINING, *EVALUATIONS, "figures"}
 PRETRAINED = ["hybrid", "hybrid_deep", "factorised"]
 ON_STAGE1 = {STAGE1, *PRIOR_LAYERS, *{f"finetune_{m}" for m in PRETRAINED}}
-TUNING = {f"tune_{m}_lr0.002_wd0.1" for m in LATENT} | {"tune_rbm_pixels_lr0.1_wd0.0002", "tuning_table"}
+WEIGHT_DECAY = {"hybrid": 0.5, "hybrid_deep": 0.5}  # each model's own (the tuning sweep's), else 0.1
+TUNING = {f"tune_{m}_lr0.002_wd{WEIGHT_DECAY.get(m, 0.1)}" for m in LATENT}
+TUNING |= {"tune_rbm_pixels_lr0.05_wd0.0002", "tuning_table"}  # the smoke config's pixel RBM step
 
 # section -> (a change of one value in it, the jobs that read it or what it made)
 CHANGES = {

@@ -80,8 +80,8 @@ def test_best_score_reads_the_kept_epoch_of_either_kind_of_curve():
 def test_grid_points_keep_a_models_own_value_where_a_list_is_empty():
     specs = model_specs(CONFIG)
     grid = {"lr": [0.001, 0.0003], "weight_decay": [], "pixel_rbm_lr": [], "pixel_rbm_weight_decay": []}
-    assert tuning.grid_points(specs["hybrid"], grid, CONFIG["pixel_rbm"]) == [("0.001", "0.1"), ("0.0003", "0.1")]
-    assert tuning.grid_points(specs["rbm_pixels"], grid, CONFIG["pixel_rbm"]) == [("0.05", "0.0002")]
+    assert tuning.grid_points(specs["hybrid"], grid, CONFIG["pixel_rbm"]) == [("0.001", "0.5"), ("0.0003", "0.5")]
+    assert tuning.grid_points(specs["rbm_pixels"], grid, CONFIG["pixel_rbm"]) == [("0.1", "0.0002")]
     point = tuning.tuned_spec(specs["iwae"], "0.003", "0")
     assert finetune_config(CONFIG["finetune"], point)["weight_decay"] == 0.0
     assert finetune_config(CONFIG["finetune"], point)["lr"] == 0.003

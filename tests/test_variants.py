@@ -34,10 +34,12 @@ def test_default_models_resolve_to_the_baselines_of_the_table():
     assert (scratch.stage1, scratch.stage2, scratch.pretraining) == (False, False, "none")
     assert (iwae.stage1, iwae.estimator, iwae.K) == (False, "reparam", CONFIG["finetune"]["K"])
     assert resolved["factorised"].pretraining == "stage 1" and resolved["rbm_pixels"].rbm_hidden == 200
-    # each model fine-tunes at its own step size: the pretrained hybrid at its validated 3e-4, the others at finetune.lr
-    assert hybrid.lr == 0.0003 and scratch.lr == iwae.lr == CONFIG["finetune"]["lr"]
-    assert finetune_config(CONFIG["finetune"], hybrid)["lr"] == 0.0003
-    assert finetune_config(CONFIG["finetune"], scratch)["lr"] == 0.001
+    # each model fine-tunes at its own step size and weight decay, the tuning sweep's choice in its entry
+    for spec in (hybrid, scratch, iwae):
+        chosen = CONFIG["models"][spec.name]
+        assert (spec.lr, spec.weight_decay) == (chosen["lr"], chosen["weight_decay"])
+        assert finetune_config(CONFIG["finetune"], spec)["lr"] == chosen["lr"]
+        assert finetune_config(CONFIG["finetune"], spec)["weight_decay"] == chosen["weight_decay"]
 
 
 @pytest.mark.parametrize(
