@@ -10,13 +10,23 @@ import torch
 import yaml
 from helpers import REPO
 
-from binlatent.networks import GaussianEncoder, mlp
+from binlatent.models import build_model, model_arguments
+from binlatent.networks import GaussianEncoder, ImageFormat, mlp
+from binlatent.paths import Layout, stage1_variant, stage1_variants, variant_parts
 from binlatent.pretrain import fit_rbm
 from binlatent.priors import GaussianPrior
 from binlatent.rbm import RBM, exact_log_likelihood, exact_log_z
 from binlatent.results import ablation_panels
 from binlatent.training import Checkpointer
-from binlatent.variants import ModelSpecError, ablation_axis, finetune_config, model_specs
+from binlatent.variants import (
+    ModelSpec,
+    ModelSpecError,
+    ablation_axis,
+    finetune_config,
+    model_network,
+    model_specs,
+    stage1_variant_of,
+)
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 
@@ -52,6 +62,8 @@ def test_default_models_resolve_to_the_baselines_of_the_table():
         ({"prior": "pixels", "lr": 0.01}, "trained with pixel_rbm.lr"),
         ({"prior": "pixels", "rbm_hidden": [20, 10]}, "an RBM on pixels has one hidden layer"),
         ({"prior": "gaussian", "stage1_init": "rbm_stack"}, "this model has no stage one"),
+        ({"prior": "pixels", "decoder": "mirrored"}, "an RBM on pixels has no decoder"),
+        ({"prior": "rbm", "decoder": "pixelcnn"}, "decoder must be one of mirrored, autoregressive, not 'pixelcnn'"),
     ],
 )
 def test_impossible_specs_are_refused_with_the_models_name(raw, message):
@@ -72,23 +84,83 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
             "deep": {"prior": "rbm", "rbm_hidden": [100, 100]},
             "deep3": {"prior": "rbm", "rbm_hidden": [100, 100, 50]},
             "random_init": {"prior": "rbm", "stage1_init": "random"},
+            "autoregressive": {"prior": "rbm", "decoder": "autoregressive"},
         }
     )
     axes = {name: ablation_axis(spec, s["hybrid"]) for name, spec in s.items()}
     assert axes == {"hybrid": None, "rws": "estimator", "k50": "K", "stage1_only": "pretraining",
                     "two_changes": None, "own_step": None, "factorised": None, "deep": "prior_depth",
-                    "deep3": "prior_depth", "random_init": "stage1_init"}  # fmt: skip
+                    "deep3": "prior_depth", "random_init": "stage1_init", "autoregressive": "decoder"}  # fmt: skip
     assert s["deep3"].prior_layers == (100, 100, 50) and s["deep3"].prior_kind == "deep_rbm"
     assert s["hybrid"].prior_kind == "rbm" and s["hybrid"].pretraining_label.endswith("from an RBM stack")
     assert s["random_init"].pretraining_label == "stages 1+2"
-    lls = [-100, -101, -99, -105, -98, -97, -110, -96, -95, -99.5]
+    lls = [-100, -101, -99, -105, -98, -97, -110, -96, -95, -99.5, -94.0]
     metrics = pd.DataFrame({"model": list(s), "test_ll": lls, "test_ll_se": 1.0})
     panels = ablation_panels(metrics, s, "hybrid")
     assert panels["K"] == [("10", -100.0, 1.0), ("50", -99.0, 1.0)]
     assert panels["pretraining"] == [("stage 1", -105.0, 1.0), ("stages 1+2", -100.0, 1.0)]
     assert panels["prior_depth"] == [("1", -100.0, 1.0), ("2", -96.0, 1.0), ("3", -95.0, 1.0)]
     assert panels["stage1_init"] == [("random", -99.5, 1.0), ("rbm_stack", -100.0, 1.0)]
-    assert set(panels) == {"estimator", "K", "pretraining", "prior_depth", "stage1_init"}
+    assert panels["decoder"] == [("mirrored (pixels independent given z)", -100.0, 1.0),
+                                 ("autoregressive (gated PixelCNN)", -94.0, 1.0)]  # fmt: skip
+    assert set(panels) == {"estimator", "K", "pretraining", "prior_depth", "stage1_init", "decoder"}
+
+
+def test_a_models_decoder_defaults_to_the_networks_and_may_be_chosen_per_model():
+    models = {"hybrid": {"prior": "rbm"}, "ar": {"prior": "rbm", "decoder": "autoregressive"},
+              "mirrored": {"prior": "rbm", "decoder": "mirrored"}, "pixels": {"prior": "pixels"}}  # fmt: skip
+    s = specs(models)
+    assert {name: spec.decoder for name, spec in s.items()} == {
+        "hybrid": "mirrored", "ar": "autoregressive", "mirrored": "mirrored", "pixels": ""}  # fmt: skip
+    ar_run = {**CONFIG, "network": {**CONFIG["network"], "decoder": "autoregressive"}, "models": models}
+    assert model_specs(ar_run)["hybrid"].decoder == "autoregressive"  # the default is network.decoder
+    assert model_specs(ar_run)["mirrored"].decoder == "mirrored"
+    # each model's networks are config['network'] with its decoder
+    assert model_network(CONFIG["network"], s["ar"]) == {**CONFIG["network"], "decoder": "autoregressive"}
+    assert model_network(CONFIG["network"], s["hybrid"]) == CONFIG["network"]
+    image = ImageFormat((28, 28), "binary")
+    arguments = model_arguments(s["ar"], image, model_network(CONFIG["network"], s["ar"]))
+    assert arguments["network"]["decoder"] == arguments["spec"]["decoder"] == "autoregressive"
+    # the spec round-trips; a mirrored decoder is left out of its dict, so the jobs' params of the models made
+    # before models chose their decoder are unchanged (no rerun)
+    for spec in s.values():
+        assert ModelSpec(**spec.as_dict()) == spec
+    assert "decoder" not in s["hybrid"].as_dict() and "decoder" not in s["pixels"].as_dict()
+    assert s["ar"].as_dict()["decoder"] == "autoregressive"
+    # a checkpoint made before models chose their decoder: its spec has none, its network settings the run's
+    small = {**CONFIG["network"], "n_latent": 4, "hidden": [8]}
+    args = model_arguments(s["hybrid"], ImageFormat((4, 4), "binary"), small)
+    args["network"]["decoder"] = "autoregressive"  # as the checkpoints of configs/patches.yaml runs hold it
+    model = build_model(args)
+    assert "decoder" not in args["spec"] and model.spec.decoder == "autoregressive"
+    assert type(model.decoder).__name__ == "AutoregressiveDecoder"
+
+
+def test_each_decoder_has_its_own_stage_one_and_the_runs_own_keeps_its_folders():
+    config = {**CONFIG, "models": {"hybrid": {"prior": "rbm"}, "random": {"prior": "rbm", "stage1_init": "random"},
+              "ar": {"prior": "rbm", "decoder": "autoregressive"},
+              "ar_random": {"prior": "rbm", "decoder": "autoregressive", "stage1_init": "random"}}}  # fmt: skip
+    s = model_specs(config)
+    variants = {name: stage1_variant_of(spec, config) for name, spec in s.items()}
+    assert variants == {"hybrid": "-rbm_stack", "random": "", "ar": "-rbm_stack-autoregressive",
+                        "ar_random": "-autoregressive"}  # fmt: skip
+    assert stage1_variant("random") == "" and stage1_variant("rbm_stack") == "-rbm_stack"
+    results = Layout("results")
+    assert results.autoencoder(variants["hybrid"]) == "results/stage1-rbm_stack/autoencoder.pt"
+    assert results.autoencoder(variants["ar"]) == "results/stage1-rbm_stack-autoregressive/autoencoder.pt"
+    assert results.prior("h100", variants["ar"]) == "results/stage2-rbm_stack-autoregressive/h100/prior.pt"
+    assert results.encoder_rbm(1) == "results/stage1-rbm_stack/rbm1/rbm.pt"  # one RBM stack for every decoder
+    for variant in stage1_variants("mirrored"):
+        init, decoder = variant_parts(variant)
+        assert stage1_variant(init, decoder) == variant
+    assert variant_parts("-rbm_stack-autoregressive") == ("rbm_stack", "autoregressive")
+    assert "-mirrored" not in stage1_variants("mirrored") and "-rbm_stack-mirrored" in stage1_variants("autoregressive")
+    # in a run whose network.decoder is autoregressive, a mirrored model is the one with its own stage one
+    models = {**config["models"], "mirrored": {"prior": "rbm", "decoder": "mirrored"}}
+    ar_run = {**config, "network": {**CONFIG["network"], "decoder": "autoregressive"}, "models": models}
+    variants = {name: stage1_variant_of(spec, ar_run) for name, spec in model_specs(ar_run).items()}
+    assert variants == {"hybrid": "-rbm_stack", "random": "", "ar": "-rbm_stack", "ar_random": "",
+                        "mirrored": "-rbm_stack-mirrored"}  # fmt: skip
 
 
 def test_gaussian_encoder_and_prior_densities_match_torch_distributions(generator):

@@ -11,6 +11,7 @@ band), `sample(n)`, `reconstruct(x)`, and a checkpoint that rebuilds the model w
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,10 @@ class GenerativeModel(nn.Module):
     def __init__(self, model_args: Mapping[str, Any]):
         super().__init__()
         self.model_args = dict(model_args)  # what build_model needs to rebuild this model
-        self.spec = ModelSpec(**model_args["spec"])
+        # a spec leaves out a mirrored decoder (ModelSpec.as_dict); checkpoints made before models chose their
+        # decoder hold the run's in their network settings
+        network = model_args.get("network") or {}
+        self.spec = ModelSpec(**{"decoder": network.get("decoder", "mirrored"), **model_args["spec"]})
         self.image = ImageFormat.from_dict(model_args["image"])
 
     @property
@@ -284,11 +288,13 @@ class PixelRBM(GenerativeModel):
 
 
 def model_arguments(spec: ModelSpec, image: ImageFormat, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What builds a model of `spec` for `image`: its spec, image format, networks (config['network'];
-    none for an RBM on pixels) and prior structure."""
+    """What builds a model of `spec` for `image`: its spec, image format, networks (none for an RBM on pixels) and
+    prior structure. The networks are `network`'s, decoder included, and the spec is recorded with that decoder:
+    the workflow passes config['network'] with the model's own decoder (variants.model_network)."""
     if spec.prior == "pixels":
         prior = {"kind": "rbm", "n_latent": image.n_pixels, "n_hidden": spec.rbm_hidden}
         return {"spec": spec.as_dict(), "image": image.as_dict(), "network": None, "prior": prior}
+    spec = dataclasses.replace(spec, decoder=network.get("decoder", "mirrored"))
     prior = {"kind": spec.prior, "n_latent": network["n_latent"]}
     if spec.prior_upper:
         prior.update(kind=DeepRBMPrior.kind, n_hidden=list(spec.prior_layers))

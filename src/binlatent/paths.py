@@ -14,12 +14,33 @@ BENCHMARKS = "benchmarks"  # per-job Snakemake benchmark TSVs, one folder per ru
 MODEL_FILES = {"checkpoint": "model.pt", "curves": "curves.h5", "evaluation": "evaluation.h5", "metrics": "metrics.csv"}
 
 
-STAGE1_INITS = ("random", "rbm_stack")  # how stage one's networks start: stage1.init, or a model's `init`
+STAGE1_INITS = ("random", "rbm_stack")  # how stage one's networks start: stage1.init, or a model's `stage1_init`
+DECODERS = ("mirrored", "autoregressive")  # the decoder of p(x|z): network.decoder, or a model's `decoder`
 
 
-def stage1_variant(init: str) -> str:
-    """The suffix of the stage-one and stage-two folders for stage one's start: '' (random) or '-rbm_stack'."""
-    return "" if init == "random" else f"-{init}"
+def stage1_variant(init: str, decoder: str = "") -> str:
+    """The suffix of the stage-one and stage-two folders for stage one's start, '' (random) or '-rbm_stack',
+    followed by '-<decoder>' when stage one trains a decoder other than the run's network.decoder (`decoder` ''
+    for the run's own): '', '-rbm_stack', '-rbm_stack-autoregressive', '-autoregressive', ..."""
+    return ("" if init == "random" else f"-{init}") + (f"-{decoder}" if decoder else "")
+
+
+def stage1_variants(default_decoder: str) -> list[str]:
+    """Every stage-one variant a run whose network.decoder is `default_decoder` can name: each start, with the
+    run's decoder or another."""
+    others = ["", *(d for d in DECODERS if d != default_decoder)]
+    return [stage1_variant(init, decoder) for init in STAGE1_INITS for decoder in others]
+
+
+def variant_parts(variant: str) -> tuple[str, str]:
+    """The start and the decoder of a stage-one variant (see `stage1_variant`): '-rbm_stack-autoregressive' ->
+    ('rbm_stack', 'autoregressive'); the decoder is '' for the run's own."""
+    parts = variant.removeprefix("-").split("-") if variant else []
+    init = parts.pop(0) if parts and parts[0] in STAGE1_INITS else "random"
+    decoder = parts.pop(0) if parts and parts[0] in DECODERS else ""
+    if parts:
+        raise ValueError(f"{variant!r} is not a stage-one variant: a start of {STAGE1_INITS}, a decoder of {DECODERS}")
+    return init, decoder
 
 
 def stack_name(layers: Sequence[int]) -> str:

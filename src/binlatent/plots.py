@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def plot_ablations(panels: Mapping[str, Sequence[tuple[str, float, float]]], pat
     for ax, (axis, points) in zip(axes[0], panels.items(), strict=False):
         labels, ll, se = zip(*points, strict=True)
         ax.errorbar(range(len(labels)), ll, yerr=se, fmt="o-", capsize=5)
-        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xticks(range(len(labels)), [textwrap.fill(label, 20) for label in labels])  # long: the decoder's
         ax.set_xlabel(axis.replace("_", " "))
         ax.set_ylabel("test log-likelihood (nats per image)")
         ax.grid(alpha=0.3)

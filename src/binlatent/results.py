@@ -10,12 +10,13 @@ import pandas as pd
 
 from binlatent import plots
 from binlatent.published import published_table
-from binlatent.variants import ModelSpec, ablation_axis
+from binlatent.variants import DECODER_LABELS, ModelSpec, ablation_axis
 
 RESULT_COLUMNS = [
     "model",
     "prior",
     "pretraining",
+    "decoder",
     "lr",
     "weight_decay",
     "test_ll",
@@ -106,12 +107,15 @@ def _ais_check(row: pd.Series) -> str:
 
 
 def model_label(row: pd.Series) -> str:
-    """'hybrid (RBM prior, pretrained: stages 1+2)', or the published model's name."""
+    """'hybrid (RBM prior, pretrained: stages 1+2)', with ', decoder: autoregressive (gated PixelCNN)' for a model
+    whose decoder is autoregressive; or the published model's name."""
     if pd.isna(row.get("prior")):
         return row["model"]
     if row["prior"] == "pixels":
         return f"{row['model']} (RBM on pixels)"
-    return f"{row['model']} ({PRIOR_LABELS[row['prior']]} prior, pretrained: {row['pretraining']})"
+    decoder = row.get("decoder")
+    decoder = f", decoder: {DECODER_LABELS[decoder]}" if decoder == "autoregressive" else ""
+    return f"{row['model']} ({PRIOR_LABELS[row['prior']]} prior, pretrained: {row['pretraining']}{decoder})"
 
 
 def format_results(table: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +216,7 @@ def ablation_panels(
         if axis is not None:
             panels.setdefault(axis, [point(specs[reference], axis, rows.loc[reference])])
             panels[axis].append(point(spec, axis, rows.loc[name]))
-    order = {"none": 0, "stage 1": 1, "stages 1+2": 2}
+    order = {"none": 0, "stage 1": 1, "stages 1+2": 2, **{label: i for i, label in enumerate(DECODER_LABELS.values())}}
     return {
         axis: [(str(v), ll, se) for v, ll, se in sorted(points, key=lambda p: order.get(p[0], p[0]))]
         for axis, points in panels.items()
@@ -220,4 +224,6 @@ def ablation_panels(
 
 
 def point(spec: ModelSpec, axis: str, row: pd.Series) -> tuple[Any, float, float]:
-    return getattr(spec, axis), float(row["test_ll"]), float(row["test_ll_se"])
+    """(the spec's value of `axis`, the decoder in words (DECODER_LABELS), the test LL, its standard error)."""
+    value = spec.decoder_label if axis == "decoder" else getattr(spec, axis)
+    return value, float(row["test_ll"]), float(row["test_ll_se"])

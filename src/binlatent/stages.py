@@ -86,7 +86,9 @@ def pretrain_autoencoder(
     rbm_paths: Sequence[str] = (),
 ) -> None:
     """Stage one: train the autoencoder, write its checkpoint and the binary codes of every split; from random
-    weights, or unrolled from the RBM stack in `rbm_paths` (bottom first) when stage1.init is rbm_stack."""
+    weights, or unrolled from the RBM stack in `rbm_paths` (bottom first) when stage1.init is rbm_stack (an
+    autoregressive decoder takes the stack's downward passes into its hidden layers only: rbm_stack.unroll). The
+    networks are cfg['network']'s, whose decoder is the one of the models that start from this stage one."""
     device, generator = setup(cfg, "stage1", threads)
     x = splits(data_path, device)
     image = image_format(data_path)
@@ -94,6 +96,9 @@ def pretrain_autoencoder(
     if rbm_paths:
         rbm_stack.stack_sizes(image, cfg["network"])  # a config the stack cannot start stops here, with its fix
         rbm_stack.unroll(encoder, decoder, [RBM.from_state(load_checkpoint(path)["rbm"]) for path in rbm_paths])
+        if cfg["network"].get("decoder") == "autoregressive":
+            log.info("RBM stack unrolled into the encoder and the hidden layers of the decoder's MLP; its maps of z "
+                     "and its PixelCNN start from random weights")  # fmt: skip
     encoder, decoder = encoder.to(device), decoder.to(device)
     t0 = time.perf_counter()
     resume = checkpointer(cfg, state_path, data=data_path, **{f"rbm_{i}": p for i, p in enumerate(rbm_paths)})
@@ -211,6 +216,11 @@ def finetune(
     autoencoder and the stage-two checkpoints of the prior's layers, bottom first."""
     device, generator = setup(cfg, "finetune", threads)
     spec = ModelSpec(**cfg["spec"])
+    if spec.decoder != cfg["network"].get("decoder", "mirrored"):
+        raise ValueError(
+            f"model {spec.name}: its decoder is {spec.decoder}, its network settings' "
+            f"{cfg['network'].get('decoder')}: pass variants.model_network(config['network'], spec)"
+        )
     x = splits(data_path, device)
     model = build_model(model_arguments(spec, image_format(data_path), cfg["network"]))
     pretrain_seconds = 0.0
@@ -250,6 +260,7 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         model=spec.name,
         prior=spec.prior_kind,
         pretraining=spec.pretraining_label,
+        decoder=spec.decoder,
         estimator=spec.estimator,
         train_K=spec.K,
         rbm_hidden="-".join(str(n) for n in spec.prior_layers) or spec.rbm_hidden,

@@ -2,9 +2,10 @@
 
 A spec names the prior over the code (`rbm`, `factorised`, `gaussian`) or `pixels` for an RBM
 directly on the pixels, which pretraining stages it starts from, any of the training choices
-that ablations vary (estimator, K, RBM hidden units), and its own fine-tuning step size and weight decay
-(tuned per model on its own validation bound by configs/tuning.yaml, so not ablated choices); everything else
-comes from the config.
+that ablations vary (estimator, K, RBM hidden units, how stage one starts, the decoder), and its own
+fine-tuning step size and weight decay (tuned per model on its own validation bound by configs/tuning.yaml, so
+not ablated choices); everything else comes from the config. A model whose decoder is not network.decoder has
+its own stage one and stage two (stage1_variant_of), and its networks are built from model_network.
 
 The training budget (finetune.budget): with `network_epochs` every model with a code gets the same number of
 epochs that train its encoder and decoder on the images, stage1.epochs + finetune.epochs, so a model without
@@ -19,8 +20,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from binlatent.paths import DECODERS, stage1_variant
+
 PRIORS = ("rbm", "factorised", "gaussian", "pixels")
 PRETRAINING_LABELS = {(False, False): "none", (True, False): "stage 1", (True, True): "stages 1+2"}
+DECODER_LABELS = {  # the decoder in words: the ablations figure, the results table
+    "mirrored": "mirrored (pixels independent given z)",
+    "autoregressive": "autoregressive (gated PixelCNN)",
+}
 
 
 class ModelSpecError(ValueError):
@@ -43,9 +50,14 @@ class ModelSpec:
     stage1_init: str = "random"  # how stage one's networks start: random | rbm_stack (an RBM stack, unrolled)
     weight_decay: float | None = None  # fine-tuning's decoupled decay of encoder and decoder; None: finetune's
     epochs: int | None = None  # fine-tuning epochs under finetune.budget; None: finetune.epochs
+    decoder: str = "mirrored"  # p(x|z): mirrored | autoregressive (a gated PixelCNN); '' for the pixel RBM
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior_upper", tuple(int(n) for n in self.prior_upper))
+        if self.prior == "pixels":  # an RBM on the pixels has no decoder
+            object.__setattr__(self, "decoder", "")
+        elif self.decoder not in DECODERS:
+            raise ModelSpecError(f"model {self.name}: decoder must be one of {', '.join(DECODERS)}: {self.decoder!r}")
 
     @property
     def prior_layers(self) -> tuple[int, ...]:
@@ -72,8 +84,19 @@ class ModelSpec:
         """The prior's kind in the results: 'deep_rbm' for a stack of RBMs, else `prior`."""
         return "deep_rbm" if self.prior_upper else self.prior
 
+    @property
+    def decoder_label(self) -> str:
+        """The decoder in words, for the ablations figure: 'autoregressive (gated PixelCNN)'; '' without one."""
+        return DECODER_LABELS.get(self.decoder, "")
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The spec's fields, which ModelSpec(**spec) rebuilds; `decoder` is left out where it is the default
+        (mirrored, or none for the pixel RBM), so that the jobs' params and the checkpoints of every model made
+        before models could choose their decoder stay as they were: no rerun of finished jobs."""
+        fields = asdict(self)
+        if self.decoder in ("mirrored", ""):
+            del fields["decoder"]
+        return fields
 
 
 def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> ModelSpec:
@@ -112,11 +135,35 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
     if "stage1_init" in raw and not stage1:
         raise ModelSpecError(f"{where}: stage1_init chooses how stage one starts; this model has no stage one")
     stage1_init = raw.get("stage1_init", config["stage1"]["init"])
+    if "decoder" in raw and prior == "pixels":
+        raise ModelSpecError(f"{where}: an RBM on pixels has no decoder; remove 'decoder'")
+    decoder = "" if prior == "pixels" else raw.get("decoder", default_decoder(config))
+    if prior != "pixels" and decoder not in DECODERS:
+        raise ModelSpecError(f"{where}: decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
     rbm_hidden = layers[0] if layers else 0
     epochs = None if prior == "pixels" else finetune_epochs(config, stage1)
     return ModelSpec(
-        name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]), stage1_init, weight_decay, epochs
-    )
+        name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]), stage1_init, weight_decay, epochs,
+        decoder,
+    )  # fmt: skip
+
+
+def default_decoder(config: Mapping[str, Any]) -> str:
+    """The run's decoder, config['network']['decoder'] (mirrored where the key is absent)."""
+    return config["network"].get("decoder", "mirrored")
+
+
+def model_network(network: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """config['network'] with the model's own decoder: the network settings that build this model (its stage
+    one, fine-tuning, evaluation and figures)."""
+    return {**network, "decoder": spec.decoder} if spec.decoder else dict(network)
+
+
+def stage1_variant_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
+    """The stage-one (and stage-two) variant a model starts from (binlatent.paths.stage1_variant): its start,
+    and its decoder where that is not the run's network.decoder, so that each decoder has its own stage one."""
+    other = spec.decoder if spec.decoder != default_decoder(config) else ""
+    return stage1_variant(spec.stage1_init, other)
 
 
 def finetune_epochs(config: Mapping[str, Any], stage1: bool) -> int:
@@ -148,7 +195,7 @@ def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, A
     return cfg
 
 
-ABLATION_AXES = ("pretraining", "stage1_init", "estimator", "K", "rbm_hidden", "prior_depth")
+ABLATION_AXES = ("pretraining", "stage1_init", "estimator", "K", "rbm_hidden", "prior_depth", "decoder")
 
 
 def ablation_axis(spec: ModelSpec, reference: ModelSpec) -> str | None:
