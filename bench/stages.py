@@ -32,10 +32,11 @@ from binlatent.paths import (  # noqa: E402
     stack_prefixes,
     stack_top_units,
     stage1_variant,
+    variant_parts,
 )
 from binlatent.pretrain import layer_settings  # noqa: E402
 from binlatent.rbm_stack import hidden_units  # noqa: E402
-from binlatent.variants import model_specs  # noqa: E402
+from binlatent.variants import default_decoder, model_network, model_specs, stage1_variant_of  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,10 +76,11 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
         timed("binarize", stages.binarize, config, data)
     specs = model_specs(config)
     curves: dict[str, str] = {}
-    variants = sorted({stage1_variant(spec.stage1_init) for spec in specs.values() if spec.stage1})
-    for variant in variants:  # stage one from random weights (''), or from the RBM stack
-        rbm_paths = []
-        if variant:
+    variants = sorted({stage1_variant_of(spec, config) for spec in specs.values() if spec.stage1})
+    stack_paths: list[str] = []  # the RBM stack that starts stage one, trained once: every decoder's starts from it
+    for variant in variants:  # stage one from random weights (''), or from the RBM stack; with the run's decoder or not
+        init, decoder = variant_parts(variant)
+        if init == "rbm_stack" and not stack_paths:
             units = hidden_units(config["network"])
             settings = {**config, "rbm": config["stage1"]["rbm_stack"]}
             for layer, n_hidden in enumerate(units, start=1):
@@ -86,14 +88,16 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
                 timed(job, stages.pretrain_encoder_rbm, settings, below if layer > 1 else data,
                       results.encoder_rbm(layer), results.encoder_rbm(layer, "curves.h5"),
                       results.encoder_rbm(layer, "codes.h5"), results.resume_state(job), threads, n_hidden)  # fmt: skip
-                rbm_paths.append(results.encoder_rbm(layer))
-                curves[f"stage1{variant}_rbm{layer}"] = results.encoder_rbm(layer, "curves.h5")
+                stack_paths.append(results.encoder_rbm(layer))
+                curves[f"stage1{stage1_variant(init)}_rbm{layer}"] = results.encoder_rbm(layer, "curves.h5")
+        rbm_paths = stack_paths if init == "rbm_stack" else []
         job = f"pretrain_autoencoder{variant}"
-        timed(job, stages.pretrain_autoencoder, config, data, results.autoencoder(variant), results.codes(variant),
-              results.resume_state(job), threads, rbm_paths)  # fmt: skip
+        network = {**config["network"], "decoder": decoder or default_decoder(config)}
+        timed(job, stages.pretrain_autoencoder, {**config, "network": network}, data, results.autoencoder(variant),
+              results.codes(variant), results.resume_state(job), threads, rbm_paths)  # fmt: skip
         curves[f"stage1{variant}"] = results.codes(variant)
     stacks = sorted(
-        {(stage1_variant(spec.stage1_init), stack) for spec in specs.values() if spec.stage2
+        {(stage1_variant_of(spec, config), stack) for spec in specs.values() if spec.stage2
          for stack in stack_prefixes(spec.prior_layers)}
     )  # fmt: skip
     for variant, stack in stacks:  # sorted: each layer after the one below it
@@ -107,14 +111,14 @@ def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
     models = {}
     for name, spec in specs.items():
         files = {kind: results.model(name, kind) for kind in MODEL_FILES}
-        cfg = {**config, "spec": spec.as_dict()}
+        cfg = {**config, "spec": spec.as_dict(), "network": model_network(config["network"], spec)}
         if spec.prior == "pixels":
             job = f"train_pixel_rbm_{name}"
             timed(job, stages.train_pixel_rbm, cfg, data, files["checkpoint"], files["curves"],
                   results.resume_state(job), threads)  # fmt: skip
         else:
             job = f"finetune_{name}"
-            variant = stage1_variant(spec.stage1_init)
+            variant = stage1_variant_of(spec, config)
             stage1 = results.autoencoder(variant) if spec.stage1 else None
             layers = stack_prefixes(spec.prior_layers) if spec.stage2 else []
             prior = [results.prior(stack, variant) for stack in layers]

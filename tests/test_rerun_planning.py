@@ -89,3 +89,13 @@ def test_a_layer_added_on_top_reruns_no_layer_below(smoke_run, tmp_path):
     override.write_text(yaml.safe_dump({"models": {"hybrid_deep": {"rbm_hidden": [16, 8, 4]}}}))
     expected = {"pretrain_prior-rbm_stack_h16-h8-h4", "finetune_hybrid_deep", "evaluate_hybrid_deep", "figures"}
     assert planned_jobs(smoke_run, override) == expected
+
+
+def test_a_model_with_another_decoder_adds_its_own_pretraining_and_reruns_no_other_model(smoke_run, tmp_path):
+    """A model whose decoder is not network.decoder gets its own stage one and stage two beside the finished ones;
+    no other model's job, nor the shared RBM stack, is planned again."""
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"models": {"hybrid_ar": {"prior": "rbm", "decoder": "autoregressive"}}}))
+    expected = {"pretrain_autoencoder-rbm_stack-autoregressive", "pretrain_prior-rbm_stack-autoregressive_h16",
+                "finetune_hybrid_ar", "evaluate_hybrid_ar", "figures"}  # fmt: skip
+    assert planned_jobs(smoke_run, override) == expected

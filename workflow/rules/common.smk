@@ -10,11 +10,18 @@ from binlatent.paths import (
     stack_below,
     stack_prefixes,
     stage1_variant,
+    stage1_variants,
+    variant_parts,
 )
 from binlatent.pretrain import layer_settings
 from binlatent.rbm_stack import check_config, hidden_units
 from binlatent.tuning import grid_points, is_on, tuned_pixel_rbm, tuned_spec
-from binlatent.variants import model_specs
+from binlatent.variants import (
+    default_decoder,
+    model_network,
+    model_specs,
+    stage1_variant_of,
+)
 
 RESULTS = Layout(config["outdir"])
 SEEDS = config["seeds"] or [
@@ -35,17 +42,21 @@ MODELS = list(SPECS)
 LATENT_MODELS = [name for name, spec in SPECS.items() if spec.prior != "pixels"]
 PIXEL_MODELS = [name for name, spec in SPECS.items() if spec.prior == "pixels"]
 STAGE1_VARIANTS = sorted(
-    {stage1_variant(spec.stage1_init) for spec in SPECS.values() if spec.stage1}
-)  # the stage-one autoencoders the models start from: '' (random start), '-rbm_stack'
+    {stage1_variant_of(spec, config) for spec in SPECS.values() if spec.stage1}
+)  # the stage-one autoencoders the models start from: '' (random start), '-rbm_stack', and with a decoder other
+# than network.decoder '-autoregressive', '-rbm_stack-autoregressive' (or '-mirrored', ...)
 PRIOR_STACKS = sorted(
     {
-        (stage1_variant(spec.stage1_init), stack)
+        (stage1_variant_of(spec, config), stack)
         for spec in SPECS.values()
         if spec.stage2
         for stack in stack_prefixes(spec.prior_layers)
     }
 )  # every layer the models' stage-two stacks need, once, with the stage one under it: ('', 'h100'), ...
-if stage1_variant("rbm_stack") in STAGE1_VARIANTS:
+STACK_STARTED = any(
+    variant_parts(v)[0] == "rbm_stack" for v in STAGE1_VARIANTS
+)  # some stage one starts from the RBM stack (one stack, whatever the decoder)
+if STACK_STARTED:
     check_config(config["network"], config["dataset"])
 ENCODER_RBM_UNITS = hidden_units(
     config["network"]
@@ -64,7 +75,7 @@ wildcard_constraints:
     lr=r"\d[0-9.e+-]*",
     wd=r"\d[0-9.e+-]*",
     stack=r"h\d+(-h\d+)*",
-    variant=one_of(["", stage1_variant("rbm_stack")]),
+    variant=one_of(stage1_variants(default_decoder(config))),
     layer=r"\d+",
 
 
@@ -100,7 +111,7 @@ def data_inputs(wildcards):
 def pretrained_inputs(wildcards):
     """The pretrained parts a model starts from: the stage-one autoencoder, the stage-two RBMs of its prior."""
     spec, run = SPECS[wildcards.model], run_of(wildcards)
-    variant = stage1_variant(spec.stage1_init)
+    variant = stage1_variant_of(spec, config)
     files = {}
     if spec.stage1:
         files["stage1"] = run.autoencoder(variant)
@@ -112,9 +123,9 @@ def pretrained_inputs(wildcards):
 
 
 def autoencoder_inputs(wildcards):
-    """Stage one's data, and the RBM stack it starts from when its variant is -rbm_stack."""
+    """Stage one's data, and the RBM stack it starts from when its variant starts -rbm_stack."""
     files = {"data": rules.binarize.output.data}
-    if wildcards.variant:
+    if variant_parts(wildcards.variant)[0] == "rbm_stack":
         files["rbms"] = [
             run_of(wildcards).encoder_rbm(i + 1) for i in range(len(ENCODER_RBM_UNITS))
         ]
@@ -127,6 +138,17 @@ def encoder_rbm_data(wildcards):
     if layer > 1:
         return run_of(wildcards).encoder_rbm(layer - 1, "codes.h5")
     return rules.binarize.output.data
+
+
+def variant_network(wildcards):
+    """config['network'] with the decoder of stage one's {variant}: the networks that stage one trains."""
+    decoder = variant_parts(wildcards.variant)[1] or default_decoder(config)
+    return {**config["network"], "decoder": decoder}
+
+
+def model_network_config(wildcards):
+    """config['network'] with {model}'s decoder: the networks that its fine-tuning builds."""
+    return model_network(config["network"], SPECS[wildcards.model])
 
 
 def stage1_settings():
@@ -204,14 +226,17 @@ def final_targets():
 
 
 def pretraining_curves(wildcards=None):
-    """Curves of the pretraining stages the run's models use, keyed stage1<variant>, stage1-rbm_stack_rbm<i>,
-    stage2<variant>_<stack>."""
-    files = {}
+    """Curves of the pretraining stages the run's models use, keyed stage1<variant>, stage1-rbm_stack_rbm<i>
+    (once: the stack is shared by every decoder), stage2<variant>_<stack>."""
+    files, stack = {}, stage1_variant("rbm_stack")
     for variant in STAGE1_VARIANTS:
         files[f"stage1{variant}"] = FIRST.codes(variant)
-        if variant:
+        if (
+            variant_parts(variant)[0] == "rbm_stack"
+            and f"stage1{stack}_rbm1" not in files
+        ):
             for i in range(len(ENCODER_RBM_UNITS)):
-                files[f"stage1{variant}_rbm{i + 1}"] = FIRST.encoder_rbm(
+                files[f"stage1{stack}_rbm{i + 1}"] = FIRST.encoder_rbm(
                     i + 1, "curves.h5"
                 )
     for variant, stack in PRIOR_STACKS:

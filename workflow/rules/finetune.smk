@@ -23,7 +23,7 @@ rule finetune:
     params:
         state=RUN.resume_state("finetune_{model}"),
         spec=model_spec,
-        network=config["network"],
+        network=model_network_config,
         finetune=config["finetune"],
         seed=training_seed,
         device=config["device"],

@@ -30,7 +30,8 @@ rule pretrain_encoder_rbm:
         "../scripts/pretrain_encoder_rbm.py"
 
 
-# Stage one, from random weights ({variant} empty) or from the RBM stack ({variant} -rbm_stack).
+# Stage one, from random weights ({variant} empty) or from the RBM stack ({variant} -rbm_stack); with a decoder
+# other than network.decoder (a model's `decoder`) the variant names it too: -autoregressive, -rbm_stack-autoregressive.
 rule pretrain_autoencoder:
     input:
         unpack(autoencoder_inputs),
@@ -51,7 +52,7 @@ rule pretrain_autoencoder:
         gpu=resource("pretrain_autoencoder", "gpu"),
     params:
         state=RUN.resume_state("pretrain_autoencoder{variant}"),
-        network=config["network"],
+        network=variant_network,
         stage1=stage1_settings(),
         seed=training_seed,
         device=config["device"],

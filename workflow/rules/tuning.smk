@@ -24,7 +24,7 @@ rule tune:
     params:
         state=RESULTS.resume_state("tune_{model}_lr{lr}_wd{wd}"),
         spec=tuned_model_spec,
-        network=config["network"],
+        network=model_network_config,
         finetune=config["finetune"],
         seed=training_seed,
         device=config["device"],
