@@ -43,6 +43,14 @@ BAD_CONFIGS = {
         {"models": {"half": {"prior": "rbm", "stage1": False, "stage2": True}}},
         "config: models.half: stage2 fits an RBM prior to stage-one codes; it needs prior rbm and stage1",
     ),
+    "unknown decoder of a model": (
+        {"models": {"hybrid": {"prior": "rbm", "decoder": "pixelcnn"}}},
+        "'pixelcnn' is not one of ['mirrored', 'autoregressive']",
+    ),
+    "a decoder on the RBM on pixels": (
+        {"models": {"rbm_pixels": {"prior": "pixels", "decoder": "autoregressive"}}},
+        "config: models.rbm_pixels: an RBM on pixels has no decoder; remove 'decoder'",
+    ),
 }
 
 

@@ -13,10 +13,11 @@ from helpers import REPO
 from binlatent.models import build_model, model_arguments
 from binlatent.networks import GaussianEncoder, ImageFormat, mlp
 from binlatent.paths import Layout, stage1_variant, stage1_variants, variant_parts
+from binlatent.plots import plot_ablations
 from binlatent.pretrain import fit_rbm
 from binlatent.priors import GaussianPrior
 from binlatent.rbm import RBM, exact_log_likelihood, exact_log_z
-from binlatent.results import ablation_panels
+from binlatent.results import ablation_panels, model_label
 from binlatent.training import Checkpointer
 from binlatent.variants import (
     ModelSpec,
@@ -71,7 +72,7 @@ def test_impossible_specs_are_refused_with_the_models_name(raw, message):
         specs({"m": raw})
 
 
-def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
+def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice(tmp_path):
     s = specs(
         {
             "hybrid": {"prior": "rbm"},
@@ -104,6 +105,14 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice():
     assert panels["decoder"] == [("mirrored (pixels independent given z)", -100.0, 1.0),
                                  ("autoregressive (gated PixelCNN)", -94.0, 1.0)]  # fmt: skip
     assert set(panels) == {"estimator", "K", "pretraining", "prior_depth", "stage1_init", "decoder"}
+    plot_ablations(panels, tmp_path / "ablations.png")
+    assert (tmp_path / "ablations.png").stat().st_size > 0
+    # the results table names the decoder of a model whose decoder is autoregressive
+    row = {"model": "ar", "prior": "rbm", "pretraining": s["autoregressive"].pretraining_label}
+    assert model_label(pd.Series({**row, "decoder": "autoregressive"})) == (
+        "ar (RBM prior, pretrained: stages 1+2, stage 1 from an RBM stack, decoder: autoregressive (gated PixelCNN))"
+    )
+    assert model_label(pd.Series({**row, "decoder": "mirrored"})).endswith("from an RBM stack)")
 
 
 def test_a_models_decoder_defaults_to_the_networks_and_may_be_chosen_per_model():
