@@ -22,7 +22,7 @@ from binlatent.finetune import JointTraining
 from binlatent.models import build_model, model_arguments
 from binlatent.networks import ImageFormat, build_networks
 from binlatent.pretrain import autoencoder_epoch
-from binlatent.training import adamw
+from binlatent.training import ParameterAverage, adamw
 from binlatent.variants import finetune_config, model_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,9 +137,10 @@ def stage_tasks(seed: int, threads: int | None = None) -> dict[str, StageWork]:
     encoder, decoder = build_networks(IMAGE, config["network"])
     stage1 = config["stage1"]
     optimiser = adamw([*encoder.parameters(), *decoder.parameters()], stage1["lr"], stage1["weight_decay"])
+    average = ParameterAverage(torch.nn.ModuleList([encoder, decoder]), stage1["ema"])
 
     def stage1_epoch(images: torch.Tensor = x["train"]) -> float:
-        return autoencoder_epoch(encoder, decoder, optimiser, images, stage1, g)
+        return autoencoder_epoch(encoder, decoder, optimiser, average, images, stage1, g)
 
     spec = model_specs(config)["hybrid"]
     model = build_model(model_arguments(spec, IMAGE, config["network"]))

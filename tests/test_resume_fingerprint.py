@@ -41,9 +41,10 @@ def data_file(tmp_path_factory) -> str:
     return str(folder / "data.h5")
 
 
-def finetune_config(lr: float) -> dict:
+def finetune_config(lr: float, ema: float = 0.0) -> dict:
     spec = ModelSpec("hybrid_scratch", "rbm", False, False, "vimco", 3, 5, lr)
     finetune = {**validated_config()["finetune"], "epochs": 8, "batch_size": 40, "n_chains": 20, "patience": 100}
+    finetune["ema"] = ema
     network = {**validated_config()["network"], "n_latent": 6, "hidden": [16]}
     return {"spec": spec.as_dict(), "network": network, "finetune": finetune, "seed": 3, "device": "cpu",
             "checkpoint_every": 1}  # fmt: skip
@@ -93,6 +94,18 @@ def test_a_changed_step_discards_the_resume_state_and_an_unchanged_rerun_resumes
     resumed = trained(new, data_file, tmp_path / "resumed", state)
     assert "resuming from checkpoint at epoch" in caplog.text and "discarding" not in caplog.text
     assert_same_weights(resumed, clean)
+
+
+def test_a_killed_run_with_a_moving_average_resumes_to_the_uninterrupted_weights(data_file, tmp_path):
+    """The average of the weights travels in the resume state; the saved model is the average's, not the last
+    step's weights."""
+    state = tmp_path / ".state" / "finetune.pt"
+    averaged = finetune_config(0.01, ema=0.9)
+    clean = trained(averaged, data_file, tmp_path / "clean", tmp_path / "clean.pt")
+    kill_after_first_checkpoint(averaged, data_file, tmp_path / "killed", state)
+    assert_same_weights(trained(averaged, data_file, tmp_path / "resumed", state), clean)
+    plain = trained(finetune_config(0.01), data_file, tmp_path / "plain", tmp_path / "plain.pt")
+    assert any(not torch.equal(clean[name], plain[name]) for name in clean)
 
 
 def test_the_fingerprint_covers_config_values_and_input_contents(tmp_path):

@@ -11,12 +11,21 @@ import torch
 from binlatent.estimators import ESTIMATORS, iwae_bound
 from binlatent.models import HybridModel
 from binlatent.priors import LogZSettings
-from binlatent.training import Checkpointer, adamw, batches, train_epochs, validation_epoch, validation_generator
+from binlatent.training import (
+    Checkpointer,
+    ParameterAverage,
+    adamw,
+    batches,
+    train_epochs,
+    validation_epoch,
+    validation_generator,
+)
 
 
 class JointTraining:
-    """One model's joint training on L_K: the optimiser and the prior's persistent chains, with an epoch over the
-    training images and the validation bound as separate steps."""
+    """One model's joint training on L_K: the optimiser, the average of the weights (cfg['ema'], 0 for none) and
+    the prior's persistent chains, with an epoch over the training images and the validation bound as separate
+    steps."""
 
     def __init__(self, model: HybridModel, cfg: Mapping[str, Any], generator: torch.Generator):
         self.model, self.cfg, self.generator = model, cfg, generator
@@ -29,6 +38,7 @@ class JointTraining:
             prior_group["lr"] = cfg["prior_lr"]
         self.optimiser = adamw([{"params": networks}, prior_group], cfg["lr"], cfg["weight_decay"])
         self.chains = model.prior.start_chains(cfg["n_chains"], generator)
+        self.average = ParameterAverage(model, cfg.get("ema", 0.0))
 
     def epoch(self, x_train: torch.Tensor) -> float:
         """One pass over shuffled batches; the mean unnormalised L_K of the training images (nats)."""
@@ -41,13 +51,14 @@ class JointTraining:
             self.optimiser.zero_grad(set_to_none=True)
             (-surrogate).backward()
             self.optimiser.step()
+            self.average.update()
             total += float(iwae_bound(log_w.detach()).sum())
         return total / len(x_train)
 
     def validation(self, x_train: torch.Tensor, x_valid: torch.Tensor) -> tuple[float, float]:
         """(mean L_K of the validation images minus log Z, log Z): log Z exact when small, else AIS with
         cfg['valid_ais'] from codes of the training images; with common random numbers (`validation_generator`),
-        the same draws every epoch."""
+        the same draws every epoch. The caller applies the average of the weights where there is one."""
         generator = validation_generator(self.generator)
         log_z = self.model.log_z(x_train, LogZSettings.per_epoch(self.cfg["valid_ais"]), generator).value
         bound = self.model.unnormalised_log_likelihood(x_valid, self.cfg["valid_K"], generator).mean()
@@ -66,8 +77,9 @@ def train_on_bound(
     positive phase and a PCD negative phase, encoder by `cfg['estimator']` (VIMCO or RWS).
 
     The validation bound is scored every cfg['valid_every'] epochs and at the last (`validation_epoch`), and
-    the best epoch is chosen among those; the prior's log Z enters the validation bound only. Returns the
-    history and the state dict of the epoch with the best validation bound.
+    the best epoch is chosen among those; the prior's log Z enters the validation bound only. With cfg['ema'] the
+    validation bound, and the state kept, are those of the weights' moving average. Returns the history and the
+    state dict of the epoch with the best validation bound.
     """
     training = JointTraining(model, cfg, generator)
     device = model.device
@@ -78,14 +90,16 @@ def train_on_bound(
         metrics = {"train_bound_unnormalised": train}
         if not validation_epoch(epoch, cfg["epochs"], cfg["valid_every"]):
             return metrics
-        valid, log_z = training.validation(x_train, x_valid)
-        if valid > best["bound"]:
-            best.update(bound=valid, epoch=epoch + 1, state=copy.deepcopy(model.state_dict()))
+        with training.average.applied():
+            valid, log_z = training.validation(x_train, x_valid)
+            if valid > best["bound"]:
+                best.update(bound=valid, epoch=epoch + 1, state=copy.deepcopy(model.state_dict()))
         return {**metrics, "train_bound": train - log_z, "valid_bound": valid, "log_z": log_z}
 
     def snapshot() -> dict[str, Any]:
         state = {"model": model.state_dict(), "optimiser": training.optimiser.state_dict()}
         state.update(rng=generator.get_state(), best_state=best["state"], best_bound=best["bound"])
+        state["average"] = training.average.average
         if training.chains is not None:
             state["chains"] = training.chains
         return state
@@ -95,6 +109,7 @@ def train_on_bound(
         training.optimiser.load_state_dict(saved["optimiser"])
         generator.set_state(saved["rng"])
         best.update(state=saved["best_state"], bound=saved["best_bound"])
+        training.average.average = [t.to(device) for t in saved["average"]]
         if "chains" in saved:
             training.chains = saved["chains"].to(device)
 

@@ -8,9 +8,12 @@ The masking is done by the kernels' shapes and a one-pixel shift of the input, w
 without its zero weights. Each gated layer adds a per-pixel map of the code z (PixelVAE, Gulrajani et al. 2017;
 VLAE, Chen et al. 2017): the feature maps of the decoder network the config would build without autoregression.
 The number of layers bounds the receptive field to a few rows above and pixels beside a pixel, so what is global
-in an image has to pass through z. Within a pixel the colour channels are autoregressive through the likelihood:
-the discretised logistic mixture's linear coupling (red -> green -> blue), as in PixelCNN++; binary images get
-one Bernoulli per pixel.
+in an image has to pass through z. Beside the gated stacks a linear causal path (one vertical and one horizontal
+convolution of the shifted image, as the first layer reads it) adds straight onto the likelihood's parameters: the
+linear prediction from neighbouring pixels that lossless image codecs start from, which the gated layers then refine;
+it depends on the image alone, so it is computed once for all K codes of an image. Within a pixel the colour
+channels are autoregressive through the likelihood: the discretised logistic mixture's linear coupling (red ->
+green -> blue), as in PixelCNN++; binary images get one Bernoulli per pixel.
 """
 
 from __future__ import annotations
@@ -102,13 +105,17 @@ class GatedPixelCNN(nn.Module):
         sizes = [image_channels] + [channels] * layers
         self.layers = nn.ModuleList(GatedLayer(c_in, channels, kernel, code_channels) for c_in in sizes[:-1])
         self.head = nn.Conv2d(channels, out, 1)
+        self.linear_vertical = vertical_conv(image_channels, out, kernel)  # the linear causal path
+        self.linear_horizontal = horizontal_conv(image_channels, out, kernel)
         self.reach = layers * (kernel // 2) + 1  # rows above, and columns either side, that a pixel's output reads
 
     def forward(self, images: torch.Tensor, code_maps: torch.Tensor) -> torch.Tensor:
         v, h = down_shift(images), right_shift(images)
+        linear = self.linear_vertical(v) + self.linear_horizontal(h)  # (B, out, H, W), the same for every code
         for layer in self.layers:
             v, h = layer(v, h, code_maps)
-        return self.head(F.elu(h))
+        out = self.head(F.elu(h))
+        return add_per_code(linear, out.view(*code_maps.shape[:2], *out.shape[1:]))
 
     def window(self, row: int, col: int, width: int) -> tuple[slice, slice]:
         """The rows and columns of the image that pixel (row, col)'s output reads, within an image `width` wide."""

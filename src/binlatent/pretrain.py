@@ -19,7 +19,7 @@ from binlatent.rbm import (
     exact_log_likelihood,
     reconstruction_error,
 )
-from binlatent.training import Checkpointer, adamw, batches, train_epochs, validation_epoch
+from binlatent.training import Checkpointer, ParameterAverage, adamw, batches, train_epochs, validation_epoch
 
 
 def noisy_code(logits: torch.Tensor, noise_std: float, generator=None) -> torch.Tensor:
@@ -49,17 +49,20 @@ def autoencoder_epoch(
     encoder: Encoder,
     decoder: Decoder,
     optimiser: torch.optim.Optimizer,
+    average: ParameterAverage,
     x_train: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
 ) -> float:
-    """One stage-one pass over shuffled batches; the mean training loss (nats per image)."""
+    """One stage-one pass over shuffled batches, the weights' average updated after each step; the mean training
+    loss (nats per image)."""
     total = 0.0
     for idx in batches(len(x_train), cfg["batch_size"], generator):
         loss = autoencoder_nll(encoder, decoder, x_train[idx], cfg["noise_std"], generator)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        average.update()
         total += float(loss.detach()) * len(idx)
     return total / len(x_train)
 
@@ -73,13 +76,16 @@ def train_autoencoder(
     generator: torch.Generator,
     checkpointer: Checkpointer,
 ) -> list[dict[str, float]]:
-    """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise)."""
+    """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise). With
+    cfg['ema'] the validation score is that of the weights' moving average, which the networks keep at the end."""
     params = [*encoder.parameters(), *decoder.parameters()]
     optimiser = adamw(params, cfg["lr"], cfg["weight_decay"])
+    average = ParameterAverage(torch.nn.ModuleList([encoder, decoder]), cfg.get("ema", 0.0))
 
     def epoch_fn(epoch: int) -> dict[str, float]:
-        train = autoencoder_epoch(encoder, decoder, optimiser, x_train, cfg, generator)
-        return {"train_nll": train, "valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
+        train = autoencoder_epoch(encoder, decoder, optimiser, average, x_train, cfg, generator)
+        with average.applied():
+            return {"train_nll": train, "valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -87,6 +93,7 @@ def train_autoencoder(
             "decoder": decoder.state_dict(),
             "optimiser": optimiser.state_dict(),
             "rng": generator.get_state(),
+            "average": average.average,
         }
 
     def restore(state: dict[str, Any]) -> None:
@@ -94,8 +101,9 @@ def train_autoencoder(
         decoder.load_state_dict(state["decoder"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["rng"])
+        average.average = list(state["average"])
 
-    return train_epochs(
+    history = train_epochs(
         "stage 1 (autoencoder)",
         cfg["epochs"],
         epoch_fn,
@@ -104,6 +112,8 @@ def train_autoencoder(
         checkpointer,
         {"encoder": encoder, "decoder": decoder},
     )
+    average.install()
+    return history
 
 
 @torch.no_grad()

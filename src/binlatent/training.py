@@ -7,7 +7,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,43 @@ def adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.AdamW:
 def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     """A fresh shuffled cut of range(n) into batches (on the generator's device)."""
     return list(torch.randperm(n, generator=generator, device=generator.device).split(batch_size))
+
+
+class ParameterAverage:
+    """An exponential moving average of a module's floating-point state (Polyak averaging, with which PixelCNN++
+    is evaluated): after each optimiser step, average <- decay * average + (1 - decay) * current. Validation scores
+    and the saved model use the average; `decay` 0 keeps none, and the module's own weights are used."""
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        self.module, self.decay = module, float(decay)
+        self.average = [t.detach().clone() for t in self._state()] if self.decay else []
+
+    def _state(self) -> list[torch.Tensor]:
+        return [t for t in self.module.state_dict().values() if t.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        if self.average:
+            torch._foreach_lerp_(self.average, self._state(), 1 - self.decay)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The module holds the average inside the block and its own weights again after it."""
+        if not self.average:
+            yield
+            return
+        current = [t.detach().clone() for t in self._state()]
+        self._copy_into_module(self.average)
+        try:
+            yield
+        finally:
+            self._copy_into_module(current)
+
+    def install(self) -> None:
+        """Leave the average in the module for good (at the end of training)."""
+        if self.average:
+            self._copy_into_module(self.average)
+
+    @torch.no_grad()
+    def _copy_into_module(self, values: list[torch.Tensor]) -> None:
+        torch._foreach_copy_(self._state(), values)
