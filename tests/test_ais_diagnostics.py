@@ -10,7 +10,7 @@ import torch
 from conftest import random_rbm
 
 from binlatent.ais import AISResult, effective_sample_size
-from binlatent.ais_diagnostics import assess, checked_ais_log_z, halved_schedule
+from binlatent.ais_diagnostics import assess, checked_ais_log_z, halved_schedule, known_state_bound
 from binlatent.priors import LogZ, LogZSettings, rbm_log_z
 from binlatent.rbm import exact_log_z
 
@@ -66,3 +66,19 @@ def test_evaluation_log_z_carries_the_check_and_an_interval_widened_by_the_diffe
     assert log_z.interval == pytest.approx((log_z.low - spread, log_z.high + spread))
     assert rbm_log_z(rbm, data, LogZSettings.per_epoch({"runs": 50, "schedule": SHORT})).check is None
     assert LogZ.normalised().interval == (0.0, 0.0)
+
+
+def test_an_estimate_below_a_data_code_s_free_energy_is_flagged(multimodal):
+    """log Z is at least -F(v) of any state v: the bound holds against the exact value, and an estimate that falls
+    below it is flagged, whatever its weights and half-schedule run say."""
+    rbm, data, exact = multimodal
+    bound = known_state_bound(rbm, data)
+    states = (data > 0.5).to(rbm.W.dtype)
+    assert bound == pytest.approx(float((-rbm.free_energy(states)).max())) and bound <= exact
+
+    def result(log_z: float) -> AISResult:
+        return AISResult(log_z, log_z - 0.01, log_z + 0.01, torch.zeros(100).numpy(), None, None, 0.0)
+
+    assert assess(result(bound + 1), result(bound + 1), bound).reliable
+    check = assess(result(bound - 1), result(bound - 1), bound)
+    assert not check.reliable and "below -F(v)" in check.summary

@@ -96,6 +96,7 @@ def check_metrics(check: AISCheck) -> dict[str, Any]:
         "log_z_half": check.half_log_z,
         "log_z_half_difference": check.difference,
         "log_z_half_difference_band": check.difference_band,
+        "log_z_known_state_bound": check.known_state_bound,
         "log_z_reliable": check.reliable,
         "log_z_check": check.summary,
     }
