@@ -25,6 +25,7 @@ from binlatent.deep_prior import DeepRBMPrior
 from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
 from binlatent.io import load_checkpoint, save_checkpoint
 from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
+from binlatent.paths import decoder_of
 from binlatent.priors import FactorisedPrior, GaussianPrior, LogZ, LogZSettings, Prior, RBMPrior
 from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, bernoulli
 from binlatent.variants import ModelSpec
@@ -69,8 +70,7 @@ class GenerativeModel(nn.Module):
         self.model_args = dict(model_args)  # what build_model needs to rebuild this model
         # a spec leaves out a mirrored decoder (ModelSpec.as_dict); checkpoints made before models chose their
         # decoder hold the run's in their network settings
-        network = model_args.get("network") or {}
-        self.spec = ModelSpec(**{"decoder": network.get("decoder", "mirrored"), **model_args["spec"]})
+        self.spec = ModelSpec(**{"decoder": decoder_of(model_args.get("network")), **model_args["spec"]})
         self.image = ImageFormat.from_dict(model_args["image"])
 
     @property
@@ -294,7 +294,7 @@ def model_arguments(spec: ModelSpec, image: ImageFormat, network: Mapping[str, A
     if spec.prior == "pixels":
         prior = {"kind": "rbm", "n_latent": image.n_pixels, "n_hidden": spec.rbm_hidden}
         return {"spec": spec.as_dict(), "image": image.as_dict(), "network": None, "prior": prior}
-    spec = dataclasses.replace(spec, decoder=network.get("decoder", "mirrored"))
+    spec = dataclasses.replace(spec, decoder=decoder_of(network))
     prior = {"kind": spec.prior, "n_latent": network["n_latent"]}
     if spec.prior_upper:
         prior.update(kind=DeepRBMPrior.kind, n_hidden=list(spec.prior_layers))

@@ -19,6 +19,7 @@ from torch import nn
 
 from binlatent.convnets import ConvDecoderNet, ConvEncoderNet, image_channels
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob, gaussian_log_prob
+from binlatent.paths import decoder_of
 from binlatent.pixelcnn import AutoregressiveDecoder, CodeMaps, GatedPixelCNN
 from binlatent.rbm import bernoulli
 
@@ -179,7 +180,7 @@ def build_networks(
     network mirrored (network['decoder'] 'mirrored', pixels independent given z), or that network's per-pixel maps
     of z conditioning a gated PixelCNN ('autoregressive'); checkpoints older than the key hold mirrored decoders."""
     likelihood = likelihood_for(image, network)
-    autoregressive = network.get("decoder", "mirrored") == "autoregressive"
+    autoregressive = decoder_of(network) == "autoregressive"
     per_position = network["pixelcnn"]["channels"] if autoregressive else likelihood.per_position
     n_latent = network["n_latent"]
     n_code = 2 * n_latent if gaussian else n_latent

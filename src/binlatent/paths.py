@@ -7,8 +7,9 @@ Arguments may be Snakemake wildcards such as "{model}"; the methods only join pa
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 BENCHMARKS = "benchmarks"  # per-job Snakemake benchmark TSVs, one folder per run
 MODEL_FILES = {"checkpoint": "model.pt", "curves": "curves.h5", "evaluation": "evaluation.h5", "metrics": "metrics.csv"}
@@ -16,6 +17,12 @@ MODEL_FILES = {"checkpoint": "model.pt", "curves": "curves.h5", "evaluation": "e
 
 STAGE1_INITS = ("random", "rbm_stack")  # how stage one's networks start: stage1.init, or a model's `stage1_init`
 DECODERS = ("mirrored", "autoregressive")  # the decoder of p(x|z): network.decoder, or a model's `decoder`
+
+
+def decoder_of(network: Mapping[str, Any] | None) -> str:
+    """The decoder that network settings build: network['decoder'], or 'mirrored' for settings (and checkpoints)
+    made before the key."""
+    return (network or {}).get("decoder", "mirrored")
 
 
 def stage1_variant(init: str, decoder: str = "") -> str:

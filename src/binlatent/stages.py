@@ -23,6 +23,7 @@ from binlatent.finetune import train_on_bound
 from binlatent.io import load_checkpoint, read_h5, read_h5_names, save_checkpoint, write_h5, write_text
 from binlatent.models import build_model, load_model, model_arguments, save_model
 from binlatent.networks import ImageFormat, build_networks
+from binlatent.paths import decoder_of
 from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
 from binlatent.priors import LogZSettings
 from binlatent.rate import code_nats
@@ -216,7 +217,7 @@ def finetune(
     autoencoder and the stage-two checkpoints of the prior's layers, bottom first."""
     device, generator = setup(cfg, "finetune", threads)
     spec = ModelSpec(**cfg["spec"])
-    if spec.decoder != cfg["network"].get("decoder", "mirrored"):
+    if spec.decoder != decoder_of(cfg["network"]):
         raise ValueError(
             f"model {spec.name}: its decoder is {spec.decoder}, its network settings' "
             f"{cfg['network'].get('decoder')}: pass variants.model_network(config['network'], spec)"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from binlatent.paths import DECODERS, stage1_variant
+from binlatent.paths import DECODERS, decoder_of, stage1_variant
 
 PRIORS = ("rbm", "factorised", "gaussian", "pixels")
 PRETRAINING_LABELS = {(False, False): "none", (True, False): "stage 1", (True, True): "stages 1+2"}
@@ -150,7 +150,7 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
 
 def default_decoder(config: Mapping[str, Any]) -> str:
     """The run's decoder, config['network']['decoder'] (mirrored where the key is absent)."""
-    return config["network"].get("decoder", "mirrored")
+    return decoder_of(config["network"])
 
 
 def model_network(network: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
