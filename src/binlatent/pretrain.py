@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from binlatent.rbm import (
     reconstruction_error,
 )
 from binlatent.training import Checkpointer, ParameterAverage, adamw, batches, train_epochs, validation_epoch
+
+log = logging.getLogger("binlatent")
 
 
 def noisy_code(logits: torch.Tensor, noise_std: float, generator=None) -> torch.Tensor:
@@ -76,16 +79,21 @@ def train_autoencoder(
     generator: torch.Generator,
     checkpointer: Checkpointer,
 ) -> list[dict[str, float]]:
-    """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise). With
-    cfg['ema'] the validation score is that of the weights' moving average, which the networks keep at the end."""
-    params = [*encoder.parameters(), *decoder.parameters()]
-    optimiser = adamw(params, cfg["lr"], cfg["weight_decay"])
-    average = ParameterAverage(torch.nn.ModuleList([encoder, decoder]), cfg.get("ema", 0.0))
+    """Stage one: train encoder and decoder as an autoencoder whose code is sigmoid(logits + noise), scoring the
+    validation NLL of the binary code every epoch; the networks end as the epoch with the best score, as fine-tuning
+    keeps its best epoch. With cfg['ema'] the score, and the state kept, are those of the weights' moving average."""
+    networks = torch.nn.ModuleList([encoder, decoder])
+    optimiser = adamw(list(networks.parameters()), cfg["lr"], cfg["weight_decay"])
+    average = ParameterAverage(networks, cfg.get("ema", 0.0))
+    best: dict[str, Any] = {"nll": float("inf"), "epoch": 0, "state": None}
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         train = autoencoder_epoch(encoder, decoder, optimiser, average, x_train, cfg, generator)
         with average.applied():
-            return {"train_nll": train, "valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
+            valid = binary_code_nll(encoder, decoder, x_valid)
+            if valid < best["nll"]:
+                best.update(nll=valid, epoch=epoch + 1, state=copy.deepcopy(networks.state_dict()))
+        return {"train_nll": train, "valid_nll_binary_code": valid}
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -94,6 +102,7 @@ def train_autoencoder(
             "optimiser": optimiser.state_dict(),
             "rng": generator.get_state(),
             "average": average.average,
+            "best": best,
         }
 
     def restore(state: dict[str, Any]) -> None:
@@ -102,6 +111,7 @@ def train_autoencoder(
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["rng"])
         average.average = list(state["average"])
+        best.update(state["best"])
 
     history = train_epochs(
         "stage 1 (autoencoder)",
@@ -112,7 +122,10 @@ def train_autoencoder(
         checkpointer,
         {"encoder": encoder, "decoder": decoder},
     )
-    average.install()
+    if best["state"] is not None:
+        networks.load_state_dict(best["state"])
+        log.info("stage 1 (autoencoder): keeping epoch %d of %d (validation NLL %.4f)", best["epoch"], cfg["epochs"],
+                 best["nll"])  # fmt: skip
     return history
 
 

@@ -229,11 +229,6 @@ class ParameterAverage:
         finally:
             self._copy_into_module(current)
 
-    def install(self) -> None:
-        """Leave the average in the module for good (at the end of training)."""
-        if self.average:
-            self._copy_into_module(self.average)
-
     @torch.no_grad()
     def _copy_into_module(self, values: list[torch.Tensor]) -> None:
         torch._foreach_copy_(self._state(), values)
