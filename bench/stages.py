@@ -5,7 +5,9 @@ For machines where Snakemake is not installed (a lent GPU box) and for per-stage
     python bench/stages.py --configfile configs/smoke.yaml --device cuda --outdir results/stages
 
 Configs are merged over config.yaml as Snakemake merges them. With --data the data stage is
-skipped and that HDF5 file (written by the data stage) is used instead.
+skipped and that HDF5 file (written by the data stage) is used instead. With --reuse a job whose
+outputs all exist under --outdir is skipped (made by an earlier run, here or by the workflow: carry
+them to another machine to run only what is missing there).
 """
 
 from __future__ import annotations
@@ -60,12 +62,18 @@ def load_config(files: list[str], device: str | None, outdir: str | None) -> dic
     return config
 
 
-def run(config: dict, data: str | None, threads: int) -> dict[str, float]:
-    """Every stage in order, laid out as the workflow lays it out; returns the wall time of each, in seconds."""
+def run(config: dict, data: str | None, threads: int, reuse: bool = False) -> dict[str, float]:
+    """Every stage in order, laid out as the workflow lays it out; returns the wall time of each, in seconds.
+    With `reuse`, a job whose files under the outdir (its inputs and outputs, not its resume state) all exist is
+    skipped."""
     results = Layout(config["outdir"])
     timings: dict[str, float] = {}
 
     def timed(name: str, fn, cfg: dict, *args) -> None:
+        files = [a for a in args if isinstance(a, str) and a.startswith(config["outdir"]) and ".state" not in a]
+        if reuse and files and all(Path(a).is_file() for a in files):  # figures' folder: never skipped
+            logging.info("%s: reusing its outputs", name)
+            return
         t0 = time.perf_counter()
         fn(cfg, *args)
         timings[name] = time.perf_counter() - t0
@@ -138,10 +146,11 @@ def main() -> None:
     parser.add_argument("--outdir")
     parser.add_argument("--data", help="an HDF5 file written by the data stage")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="skip a job whose outputs all exist")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     config = load_config(args.configfile, args.device, args.outdir)
-    timings = run(config, args.data, args.threads)
+    timings = run(config, args.data, args.threads, args.reuse)
     print(json.dumps({"device": config["device"], "stage_seconds": timings}, indent=2))
     print((Path(config["outdir"]) / "figures" / "results.md").read_text())
 
