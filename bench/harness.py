@@ -36,10 +36,22 @@ class Timing:
     foreign_cpu_share: float | None = None
 
 
-def round_robin(tasks: dict[str, Task], log: Callable[[str], None] = print) -> dict[str, Timing]:
+CPU = torch.device("cpu")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until the work queued on `device` is done (CUDA kernels run asynchronously; the CPU needs nothing)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def round_robin(
+    tasks: dict[str, Task], log: Callable[[str], None] = print, device: torch.device = CPU
+) -> dict[str, Timing]:
     """Warm every task up once, then time them in interleaved rounds, keeping each one's fastest repeat.
 
-    Interleaving exposes a task and its bound to the same background load, so their ratio stays fair.
+    Interleaving exposes a task and its bound to the same background load, so their ratio stays fair. The clock is
+    read only once `device` has finished all work queued before it, at the start and at the end of each repeat.
     """
     timings = {name: Timing() for name in tasks}
     for name, task in tasks.items():
@@ -49,8 +61,10 @@ def round_robin(tasks: dict[str, Task], log: Callable[[str], None] = print) -> d
         for name, task in tasks.items():
             if r >= task.repeats:
                 continue
+            synchronize(device)
             jiffies, start = cpu_jiffies(), time.perf_counter()
             result = task.fn()
+            synchronize(device)
             seconds = time.perf_counter() - start
             share = foreign_cpu_share(jiffies, seconds)
             log(f"{name} repeat {r + 1}/{task.repeats}: {seconds:.3f} s (others used {share or 0:.0%} of the CPUs)")
@@ -60,16 +74,17 @@ def round_robin(tasks: dict[str, Task], log: Callable[[str], None] = print) -> d
 
 
 def binary_like(rows: int, cols: int, p: float, generator: torch.Generator) -> torch.Tensor:
-    """A float32 (rows, cols) matrix of independent Bernoulli(p) entries."""
-    return (torch.rand(rows, cols, generator=generator) < p).float()
+    """A float32 (rows, cols) matrix of independent Bernoulli(p) entries, on the generator's device."""
+    return (torch.rand(rows, cols, generator=generator, device=generator.device) < p).float()
 
 
 def epoch_matmul_runner(W: torch.Tensor, data: torch.Tensor, batch: int, generator: torch.Generator) -> Callable:
-    """One epoch of contrastive_step's three PCD-1 matmuls only, with its shapes, layouts and out= buffers."""
+    """One epoch of contrastive_step's three PCD-1 matmuls only, with its shapes, layouts and out= buffers (on W's
+    device, which the generator's must be)."""
     W = W.detach().clone()
     n_visible, n_hidden = W.shape
     v_all = binary_like(2 * batch, n_visible, 0.2, generator)  # rows: data batch, then negative samples
-    h_all = torch.rand(2 * batch, n_hidden, generator=generator)
+    h_all = torch.rand(2 * batch, n_hidden, generator=generator, device=generator.device)
     chains = binary_like(batch, n_hidden, 0.5, generator)
     n_batches = len(data.split(batch))
 
@@ -83,11 +98,12 @@ def epoch_matmul_runner(W: torch.Tensor, data: torch.Tensor, batch: int, generat
 
 
 def ais_matmul_runner(W: torch.Tensor, n_runs: int, n_steps: int, generator: torch.Generator) -> Callable:
-    """The two matmuls of each of `n_steps` AIS steps (v W and h W^T into preallocated buffers), nothing else."""
+    """The two matmuls of each of `n_steps` AIS steps (v W and h W^T into preallocated buffers), nothing else (on
+    W's device, which the generator's must be)."""
     W = W.detach()
     n_visible, n_hidden = W.shape
     v, h = binary_like(n_runs, n_visible, 0.2, generator), binary_like(n_runs, n_hidden, 0.5, generator)
-    x, logits_v = torch.empty(n_runs, n_hidden), torch.empty(n_runs, n_visible)
+    x, logits_v = torch.empty(n_runs, n_hidden, device=W.device), torch.empty(n_runs, n_visible, device=W.device)
 
     def run() -> None:
         for _ in range(n_steps):
@@ -127,8 +143,8 @@ def foreign_cpu_share(start: tuple[int, int], wall_s: float) -> float | None:
     return max(0.0, foreign / os.sysconf("SC_CLK_TCK") / (wall_s * (os.cpu_count() or 1)))
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU count, torch threads and library versions of this run."""
+def machine_info(device: torch.device = CPU) -> dict[str, Any]:
+    """The device measured on (and a CUDA card's name), CPU count, torch threads and library versions of this run."""
     from importlib.metadata import PackageNotFoundError, version
 
     def pkg(name: str) -> str | None:
@@ -137,7 +153,11 @@ def machine_info() -> dict[str, Any]:
         except PackageNotFoundError:
             return None
 
+    cuda = device.type == "cuda"
     return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if cuda else None,
+        "cuda_version": torch.version.cuda if cuda else None,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,

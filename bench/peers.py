@@ -1,32 +1,50 @@
-"""The peers we time against: scikit-learn's BernoulliRBM and the `rbms` package, through their public APIs."""
+"""The peers we time against: scikit-learn's BernoulliRBM and the `rbms` package, through their public APIs.
+
+Both run on the CPU (DEVICE) whatever device ours runs on: scikit-learn has no other, and `rbms` stays beside it. The
+runners take tensors on any device and copy them to the CPU.
+"""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 # rbms decorates its kernels with torch.jit.script, which torch 2.14 deprecates with a FutureWarning on import
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
+DEVICE = torch.device("cpu")
 
-def sklearn_epoch_runner(data: np.ndarray, n_hidden: int, batch: int, lr: float, seed: int) -> Callable[[], None]:
-    """One epoch of sklearn's BernoulliRBM (PCD-1) on float32 data: fit with n_iter=1 from a fresh model."""
+
+def rbms_import_error() -> ImportError | None:
+    """None when `rbms` imports, else why not: it is an optional peer (the `bench` extra), absent on some machines."""
+    try:
+        import rbms  # noqa: F401
+    except ImportError as error:
+        return error
+    return None
+
+
+def sklearn_epoch_runner(data: torch.Tensor, n_hidden: int, batch: int, lr: float, seed: int) -> Callable[[], None]:
+    """One epoch of sklearn's BernoulliRBM (PCD-1) on a float32 copy of the data on the CPU: fit with n_iter=1 from
+    a fresh model."""
     from sklearn.neural_network import BernoulliRBM
 
+    array = data.to(DEVICE).numpy()
+
     def run() -> None:
-        BernoulliRBM(n_components=n_hidden, batch_size=batch, n_iter=1, learning_rate=lr, random_state=seed).fit(data)
+        BernoulliRBM(n_components=n_hidden, batch_size=batch, n_iter=1, learning_rate=lr, random_state=seed).fit(array)
 
     return run
 
 
 def rbms_model(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
-    """rbms' Bernoulli-Bernoulli RBM holding copies of our weights (W: n_visible x n_hidden, as ours)."""
+    """rbms' Bernoulli-Bernoulli RBM holding CPU copies of our weights (W: n_visible x n_hidden, as ours)."""
     from rbms.bernoulli_bernoulli.classes import BBRBM
 
-    return BBRBM(weight_matrix=W.detach().clone(), vbias=a.detach().clone(), hbias=b.detach().clone())
+    W, a, b = (t.detach().to(DEVICE, copy=True) for t in (W, a, b))
+    return BBRBM(weight_matrix=W, vbias=a, hbias=b)
 
 
 def rbms_epoch_runner(
@@ -40,7 +58,7 @@ def rbms_epoch_runner(
     optimizer = torch.optim.SGD(params.parameters(), lr=lr, maximize=True)
     chains = params.init_chains(num_samples=batch)
     weights = torch.ones(batch)
-    batches = data.split(batch)
+    batches = data.to(DEVICE).split(batch)
 
     def run() -> None:
         nonlocal chains

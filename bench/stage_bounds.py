@@ -3,7 +3,8 @@ validation score and the hybrid's evaluation, each beside the same work's matrix
 
 A bound is measured, not computed from a spec: the stage runs once under `MatmulRecorder`, which notes the
 shape of every matrix product torch executes (forward and backward, AIS and RAISE included), and
-`matmul_replay_runner` then times exactly those products on this machine, into preallocated outputs.
+`matmul_replay_runner` then times exactly those products on this machine, into preallocated outputs. Data, models,
+generators and the replayed operands all live on the device given (the CPU by default).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 import yaml
+from harness import CPU
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from binlatent.evaluate import evaluate_model
@@ -62,16 +64,17 @@ def recorded_products(fn: Callable[[], Any]) -> list[Product]:
 
 
 def operand(shape: tuple[int, ...], transposed: bool, dtype: torch.dtype, generator: torch.Generator) -> torch.Tensor:
-    """A random tensor of `shape`, laid out as the recorded operand was (a transposed view or contiguous)."""
-    if not transposed:
-        return torch.rand(shape, generator=generator, dtype=dtype)
-    return torch.rand((*shape[:-2], shape[-1], shape[-2]), generator=generator, dtype=dtype).mT
+    """A random tensor of `shape` on the generator's device, laid out as the recorded operand was (a transposed view
+    or contiguous)."""
+    stored = shape if not transposed else (*shape[:-2], shape[-1], shape[-2])
+    t = torch.rand(stored, generator=generator, dtype=dtype, device=generator.device)
+    return t.mT if transposed else t
 
 
-def matmul_replay_runner(products: list[Product]) -> Callable[[], None]:
-    """Replays the recorded products in order on random operands of the same shapes and layouts, into
+def matmul_replay_runner(products: list[Product], device: torch.device = CPU) -> Callable[[], None]:
+    """Replays the recorded products in order on random operands of the same shapes and layouts on `device`, into
     preallocated outputs."""
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator(device).manual_seed(0)
     operands: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     plan = []
     for op, (a_shape, b_shape), (a_t, b_t), dtype in products:
@@ -93,9 +96,9 @@ def default_config() -> dict[str, Any]:
 
 
 def digit_like(n: int, generator: torch.Generator) -> torch.Tensor:
-    """n binary 784-pixel images with MNIST-like sparse, uneven pixel marginals."""
-    marginals = torch.rand(IMAGE.n_pixels, generator=generator) ** 3
-    return (torch.rand(n, IMAGE.n_pixels, generator=generator) < marginals).float()
+    """n binary 784-pixel images with MNIST-like sparse, uneven pixel marginals, on the generator's device."""
+    marginals = torch.rand(IMAGE.n_pixels, generator=generator, device=generator.device) ** 3
+    return (torch.rand(n, IMAGE.n_pixels, generator=generator, device=generator.device) < marginals).float()
 
 
 def on_threads(threads: int, fn: Callable[[], Any]) -> Callable[[], Any]:
@@ -126,15 +129,15 @@ class StageWork:
     threads: int
 
 
-def stage_tasks(seed: int, threads: int | None = None) -> dict[str, StageWork]:
-    """Each stage's work on the default config's sizes and models, on `threads` threads or, by default, on the
-    threads its rule gets."""
+def stage_tasks(seed: int, threads: int | None = None, device: torch.device = CPU) -> dict[str, StageWork]:
+    """Each stage's work on the default config's sizes and models on `device`, on `threads` threads or, by default,
+    on the threads its rule gets. Weights start from the global CPU generator, as in the workflow's stages."""
     config = default_config()
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device).manual_seed(seed)
     x = {split: digit_like(n, g) for split, n in SPLIT_SIZES.items()}
     torch.manual_seed(seed)
 
-    encoder, decoder = build_networks(IMAGE, config["network"])
+    encoder, decoder = (net.to(device) for net in build_networks(IMAGE, config["network"]))
     stage1 = config["stage1"]
     optimiser = adamw([*encoder.parameters(), *decoder.parameters()], stage1["lr"], stage1["weight_decay"])
     average = ParameterAverage(torch.nn.ModuleList([encoder, decoder]), stage1["ema"])
@@ -143,10 +146,10 @@ def stage_tasks(seed: int, threads: int | None = None) -> dict[str, StageWork]:
         return autoencoder_epoch(encoder, decoder, optimiser, average, images, stage1, g)
 
     spec = model_specs(config)["hybrid"]
-    model = build_model(model_arguments(spec, IMAGE, config["network"]))
+    model = build_model(model_arguments(spec, IMAGE, config["network"])).to(device)
     training = JointTraining(model, finetune_config(config["finetune"], spec), g)
-    small_eval = {**config["evaluate"], "K": 10, "ais": {"runs": 10, "schedule": [[1.0, 50]]},
-                  "raise": {"K": 2, "schedule": [[1.0, 20]]}}  # fmt: skip
+    small_raise = {**config["evaluate"]["raise"], "K": 2, "schedule": [[1.0, 20]], "long_schedule": [[1.0, 40]]}
+    small_eval = {**config["evaluate"], "K": 10, "ais": {"runs": 10, "schedule": [[1.0, 50]]}, "raise": small_raise}
 
     def evaluation(cfg: Mapping[str, Any] = config["evaluate"], images: torch.Tensor = x["test"]) -> float:
         return evaluate_model(model.eval(), images, x["train"], cfg, g)[0]["test_ll"]
