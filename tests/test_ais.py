@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import random_rbm
 
-from binlatent.ais import ais_log_z, beta_schedule, log_mean_exp_band, raise_log_prob
+from binlatent.ais import ais_log_z, ais_samples, beta_schedule, log_mean_exp_band, raise_log_prob
 from binlatent.rbm import RBM, PCDState, contrastive_step, exact_log_z, exact_visible_distribution
 
 SCHEDULE = [[0.5, 500], [0.9, 2000], [1.0, 3000]]
@@ -114,3 +114,29 @@ def test_log_mean_exp_band_matches_direct_computation():
     assert low - 1000 == pytest.approx(math.log(float(w.mean()) - 3 * se))
     assert high - 1000 == pytest.approx(math.log(float(w.mean()) + 3 * se))
     assert log_mean_exp_band(torch.tensor([0.0, 10.0]))[1] == -math.inf  # band reaches zero
+
+
+def test_ais_samples_reach_each_mode_in_proportion_to_its_mass(generator):
+    """Three hidden units each switch on one prototype state, holding about 50, 30 and 20 % of the mass (a state's
+    mode is its nearest prototype). AIS runs drawn by weight put the modes in those proportions; Gibbs chains from
+    random states, 50 sweeps long, keep the proportions of the modes they first fell into."""
+    prototypes = torch.stack([torch.arange(16) < 8, torch.arange(16) >= 8, torch.arange(16) % 2 == 0]).float()
+    rbm = RBM(16, 3)
+    with torch.no_grad():
+        rbm.W.copy_(3.0 * (2 * prototypes - 1).T)
+        rbm.a.zero_()
+        rbm.b.copy_(-3.0 * prototypes.sum(1) + 14 + torch.tensor([0.5, 0.3, 0.2]).log())
+
+    def mode_shares(states: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        nearest = torch.cdist(states.double(), prototypes.double(), p=1).argmin(1)
+        return torch.zeros(3, dtype=torch.float64).index_add_(0, nearest, weights.double())
+
+    states, probs = exact_visible_distribution(rbm)
+    exact = mode_shares(states, probs)
+    uniform = torch.full((3000,), 1 / 3000)
+    data = (torch.rand(500, 16, generator=generator) < 0.5).float()  # base rates 1/2: no hint of the modes
+    drawn, ess = ais_samples(rbm, data, SCHEDULE, 3000, 6000, generator)
+    assert drawn.shape == (3000, 16) and 0 < ess <= 6000
+    torch.testing.assert_close(mode_shares(drawn, uniform), exact, atol=0.03, rtol=0)
+    gibbs = rbm.gibbs((torch.rand(3000, 16, generator=generator) < 0.5).float(), 50, generator)
+    assert (mode_shares(gibbs, uniform) - exact).abs().max() > 0.05

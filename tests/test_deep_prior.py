@@ -58,9 +58,12 @@ def test_importance_estimate_of_p_star_matches_enumeration(sizes, generator):
     assert float(se.median()) < 0.1  # a precise check: the recognition path is a usable proposal
 
 
-def test_samples_follow_the_exact_distribution(generator):
+@pytest.mark.parametrize("start", ["random states", "AIS runs drawn by weight"])
+def test_samples_follow_the_exact_distribution(generator, start):
     prior = random_dbn(SIZES, 1.0, 2)
-    z = prior.sample(40000, gibbs_steps=100, generator=generator)
+    codes = (torch.rand(500, SIZES[0], generator=generator) < 0.5).float()  # what AIS's base model is fitted to
+    ais = {"runs_per_sample": 1, "schedule": [[1.0, 100]]} if start.startswith("AIS") else None
+    z = prior.sample(40000, gibbs_steps=100, generator=generator, base_codes=lambda: codes, ais=ais)
     index = (z * 2 ** torch.arange(SIZES[0])).sum(-1).long()
     empirical = torch.bincount(index, minlength=2 ** SIZES[0]).double() / len(z)
     exact = exact_log_prob(prior, all_codes(SIZES[0])).exp()

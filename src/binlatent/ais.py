@@ -96,8 +96,9 @@ def anneal(
     base_bias: torch.Tensor,
     n_trace: int = 200,
     generator=None,
-) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """Run AIS chains from states v ~ p_{betas[0]} through betas; return log weights (float64).
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor]:
+    """Run AIS chains from states v ~ p_{betas[0]} through betas; return log weights (float64), the traced betas
+    and weights, and each run's final state.
 
     E[exp(log_w)] = Z_{betas[-1]} / Z_{betas[0]}. The runs are independent: on a CPU with several
     torch threads they are split into one group per thread, each annealed by its own single-threaded
@@ -109,17 +110,19 @@ def anneal(
     trace_row = {k: i for i, k in enumerate(trace_at.tolist())}
     trace = np.empty((len(trace_row), n_runs))
     log_w = torch.empty(n_runs, dtype=torch.float64, device=rbm.W.device)
+    final = torch.empty(n_runs, n_visible, dtype=rbm.W.dtype, device=rbm.W.device)
     parts = n_parts(rbm.W.device, n_runs, n_visible * n_hidden)
     groups = split(n_runs, parts)
     uniforms = [Uniforms(generator, rbm.W.device, rbm.W.dtype) for _ in groups]  # seeded here, in order
 
     def run(i: int) -> None:
         rows = groups[i]
-        log_w[rows] = anneal_group(rbm, betas_f, v[rows], base_bias, trace_row, trace[:, rows], uniforms[i])
+        log_w[rows], final[rows] = anneal_group(rbm, betas_f, v[rows], base_bias, trace_row, trace[:, rows],
+                                                uniforms[i])  # fmt: skip
 
     run_parts(run, parts)
     trace_betas = np.asarray([betas_f[k] for k in trace_row])
-    return log_w, trace_betas, trace if len(trace_row) else np.asarray([])
+    return log_w, trace_betas, trace if len(trace_row) else np.asarray([]), final
 
 
 def anneal_group(
@@ -130,8 +133,9 @@ def anneal_group(
     trace_row: dict[int, int],
     trace: np.ndarray,
     uniforms: Uniforms,
-) -> torch.Tensor:
-    """Anneal the runs v (n_runs, n_visible) through `betas`; log weights (float64), traced into trace[trace_row[k]].
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anneal the runs v (n_runs, n_visible) through `betas`; log weights (float64), traced into trace[trace_row[k]],
+    and the runs' final states.
 
     Each step costs two matmuls (v W and h W^T); every other operation runs in place on buffers
     allocated once, since fresh tensors of this size each step cost more in page faults than the arithmetic.
@@ -175,7 +179,7 @@ def anneal_group(
         torch.mul(base_bias, 1 - beta, out=bias_v).add_(a, alpha=beta)
         torch.addmm(bias_v, h, W.T, alpha=beta, out=logits_v).sigmoid_()
         torch.lt(u_v, logits_v, out=v)
-    return log_w
+    return log_w, v
 
 
 def ais_log_z(
@@ -190,7 +194,7 @@ def ais_log_z(
     base_bias = base_rate_biases(data.cpu()).to(rbm.W.device)
     betas = beta_schedule(schedule)
     v0 = bernoulli(torch.sigmoid(base_bias).expand(n_runs, -1).contiguous(), generator)
-    log_w, trace_betas, trace = anneal(rbm, betas, v0, base_bias, n_trace, generator)
+    log_w, trace_betas, trace, _ = anneal(rbm, betas, v0, base_bias, n_trace, generator)
     log_z_base = log_partition_base(base_bias, rbm.n_hidden)
     mean, low, high = log_mean_exp_band(log_w)
     return AISResult(
@@ -202,6 +206,25 @@ def ais_log_z(
         trace,
         log_z_base,
     )
+
+
+@torch.no_grad()
+def ais_samples(
+    rbm: RBM, data: torch.Tensor, schedule: Sequence[Sequence[float]], n: int, n_runs: int, generator=None
+) -> tuple[torch.Tensor, float]:
+    """n states (n, n_visible) drawn from the final states of forward AIS runs (from the base-rate model fitted to
+    `data`) in proportion to their importance weights, with the weights' effective sample size.
+
+    This is a sequential Monte Carlo sampler: as the runs grow, the draws' law tends to the RBM's, and each mode is
+    reached about in proportion to its mass, where Gibbs chains from random starts stay in the modes they first
+    fall into. Fewer distinct runs than n (a small ESS) repeat states; Gibbs sweeps after it separate them.
+    """
+    base_bias = base_rate_biases(data.cpu()).to(rbm.W.device)
+    v0 = bernoulli(torch.sigmoid(base_bias).expand(n_runs, -1).contiguous(), generator)
+    log_w, _, _, final = anneal(rbm, beta_schedule(schedule), v0, base_bias, 1, generator)
+    weights = torch.softmax(log_w, 0)
+    picks = torch.multinomial(weights, n, replacement=True, generator=generator)
+    return final[picks], effective_sample_size(log_w)
 
 
 def raise_log_prob(
@@ -226,5 +249,5 @@ def raise_log_prob(
     with torch.no_grad():
         start = rbm.gibbs(v, 1, generator)  # x_{K-1} = T_K(v), the transition at beta = 1
         log_target = -rbm.free_energy(v).double()
-    log_w, _, _ = anneal(rbm, betas, start, base_bias, 1, generator)
+    log_w, _, _, _ = anneal(rbm, betas, start, base_bias, 1, generator)
     return log_target - log_partition_base(base_bias, rbm.n_hidden) + log_w

@@ -27,7 +27,7 @@ from torch import nn
 from binlatent.ais import raise_log_prob
 from binlatent.estimators import pcd_negative_phase
 from binlatent.likelihoods import bernoulli_log_prob
-from binlatent.priors import LogZ, LogZSettings, Prior, rbm_log_z
+from binlatent.priors import LogZ, LogZSettings, Prior, chain_starts, rbm_log_z
 from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, all_binary_states, bernoulli, exact_visible_distribution
 
 
@@ -85,11 +85,18 @@ class DeepRBMPrior(Prior):
         return -self.top.free_energy(z)
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
-        """n codes: `gibbs_steps` sweeps of the top RBM from uniformly random starts, then down the directed
-        layers."""
-        start = torch.full((n, self.top.n_visible), 0.5, device=self.top.W.device)
-        h = self.top.gibbs(bernoulli(start, generator), gibbs_steps, generator)
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 0,
+        generator=None,
+        base_codes: Callable[[], torch.Tensor] | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """n codes: `gibbs_steps` sweeps of the top RBM from `chain_starts` (AIS's base model fitted to the top
+        RBM's units of `base_codes()`), then down the directed layers."""
+        top_data = (lambda: self.annealing_data(base_codes(), generator)) if base_codes else None
+        h = self.top.gibbs(chain_starts(self.top, n, top_data, ais, generator), gibbs_steps, generator)
         for generative in reversed(self.generative):
             h = bernoulli(torch.sigmoid(generative(h)), generator)
         return h

@@ -104,9 +104,25 @@ class GenerativeModel(nn.Module):
         return torch.cat([self.prior.conservative_log_ratio(part, base, schedule, generator)
                           for part in tops.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
 
-    def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
-        """n samples as intensities in [0, 1], shape (n, D) (what they are: `shows`)."""
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 1000,
+        generator=None,
+        x_base: torch.Tensor | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """n samples as intensities in [0, 1], shape (n, D) (what they are: `shows`). An RBM's chains start from AIS
+        runs drawn by weight, AIS's base model fitted to the codes of `x_base`, with `ais` (`priors.chain_starts`);
+        from random states without."""
         raise NotImplementedError
+
+    def prior_sample(
+        self, n: int, gibbs_steps: int, generator, x_base: torch.Tensor | None, ais: Mapping[str, Any] | None
+    ) -> torch.Tensor:
+        """n draws from the prior, as `sample` says."""
+        base_codes = (lambda: self.posterior_codes(x_base, generator)) if x_base is not None else None
+        return self.prior.sample(n, gibbs_steps, generator, base_codes, ais)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
         """The decoding of the most probable code of each image (as `shows` says); None for a model without a
@@ -235,10 +251,17 @@ class HybridModel(GenerativeModel):
         return self.decoder.shows
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 1000,
+        generator=None,
+        x_base: torch.Tensor | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
         """Decoded prior samples, z from the prior (after `gibbs_steps` sweeps for an RBM): the decoder's `mean`,
         E[x|z], or one draw x ~ p(x|z) for an autoregressive decoder."""
-        return self.decoder.mean(self.prior.sample(n, gibbs_steps, generator))
+        return self.decoder.mean(self.prior_sample(n, gibbs_steps, generator, x_base, ais))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,9 +304,16 @@ class PixelRBM(GenerativeModel):
         return estimates, {}
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 1000, generator=None) -> torch.Tensor:
-        """p(v|h) at the end of `gibbs_steps` sweeps from uniformly random images."""
-        v = self.prior.sample(n, gibbs_steps, generator)
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 1000,
+        generator=None,
+        x_base: torch.Tensor | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """p(v|h) at the end of `gibbs_steps` sweeps (from AIS runs drawn by weight, or from random images)."""
+        v = self.prior_sample(n, gibbs_steps, generator, x_base, ais)
         return self.rbm.visible_probs(bernoulli(self.rbm.hidden_probs(v), generator))
 
 

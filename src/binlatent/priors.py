@@ -4,7 +4,7 @@ p(z) = p*(z) / Z. Every prior gives
 - `unnormalised_log_prob(z)`: log p*(z), shape (...); and `importance_log_prob(z)`, the form the model's
   importance weights use: log p*(z) itself, or for a prior with layers above z (the deep prior) an unbiased
   importance estimate of it from one sample of those layers, with that sample's log q;
-- `sample(n, gibbs_steps, generator)`: n codes;
+- `sample(n, gibbs_steps, generator, base_codes, ais)`: n codes (an RBM's chains start as `chain_starts` says);
 - its part of the training signal: the weighted positive phase flows through `unnormalised_log_prob`
   in the bound; `negative_phase(chains, ...)` returns a surrogate whose gradient is -grad log Z, from
   persistent chains (`start_chains`); normalised priors have neither (zero, no chains);
@@ -19,6 +19,7 @@ registered there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from binlatent.ais import AISResult, ais_log_z, raise_log_prob
+from binlatent.ais import AISResult, ais_log_z, ais_samples, raise_log_prob
 from binlatent.ais_diagnostics import AISCheck, checked_ais_log_z
 from binlatent.estimators import pcd_negative_phase
 from binlatent.likelihoods import bernoulli_log_prob, gaussian_log_prob
@@ -109,6 +110,27 @@ def rbm_log_z(rbm: RBM, base_codes: torch.Tensor, how: LogZSettings, generator=N
     return LogZ(result.log_z, result.log_z_low, result.log_z_high, "ais", exact=exact, ais=result, check=check)
 
 
+log = logging.getLogger("binlatent")
+
+
+def chain_starts(
+    rbm: RBM,
+    n: int,
+    base_data: Callable[[], torch.Tensor] | None = None,
+    ais: Mapping[str, Any] | None = None,
+    generator=None,
+) -> torch.Tensor:
+    """Where n sampling chains of `rbm` start: uniformly random states; or, with `ais` ({'runs_per_sample',
+    'schedule'}), AIS runs from the base-rate model fitted to `base_data()` drawn in proportion to their weights
+    (`ais.ais_samples`), which reach a peaked RBM's modes about as often as its law does."""
+    if not ais:
+        return bernoulli(torch.full((n, rbm.n_visible), 0.5, device=rbm.W.device), generator)
+    runs = n * int(ais["runs_per_sample"])
+    states, ess = ais_samples(rbm, base_data(), ais["schedule"], n, runs, generator)
+    log.info("sampling chains start from %d AIS runs drawn by weight (effective sample size %.1f)", runs, ess)
+    return states
+
+
 class Prior(nn.Module):
     """The interface every prior over the code implements (see the module docstring)."""
 
@@ -119,7 +141,15 @@ class Prior(nn.Module):
     def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 0,
+        generator=None,
+        base_codes: Callable[[], torch.Tensor] | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """n codes; a prior with an RBM runs `gibbs_steps` sweeps from `chain_starts(..., base_codes, ais)`."""
         raise NotImplementedError
 
     def importance_log_prob(
@@ -180,10 +210,15 @@ class RBMPrior(Prior):
         return -self.rbm.free_energy(z)
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
-        """n codes after `gibbs_steps` sweeps from uniformly random starts."""
-        start = torch.full((n, self.rbm.n_visible), 0.5, device=self.rbm.W.device)
-        return self.rbm.gibbs(bernoulli(start, generator), gibbs_steps, generator)
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 0,
+        generator=None,
+        base_codes: Callable[[], torch.Tensor] | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        return self.rbm.gibbs(chain_starts(self.rbm, n, base_codes, ais, generator), gibbs_steps, generator)
 
     def start_chains(self, n_chains: int, generator=None) -> torch.Tensor:
         """Persistent chains: one Gibbs sweep from all-zero codes."""
@@ -225,7 +260,14 @@ class FactorisedPrior(Prior):
         return bernoulli_log_prob(self.logits, z)
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 0,
+        generator=None,
+        base_codes: Callable[[], torch.Tensor] | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
         return bernoulli(torch.sigmoid(self.logits.detach()).expand(n, -1), generator)
 
     @torch.no_grad()
@@ -249,6 +291,13 @@ class GaussianPrior(Prior):
         return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
 
     @torch.no_grad()
-    def sample(self, n: int, gibbs_steps: int = 0, generator=None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        gibbs_steps: int = 0,
+        generator=None,
+        base_codes: Callable[[], torch.Tensor] | None = None,
+        ais: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
         device = generator.device if generator is not None else None
         return torch.randn((n, self.n_latent), generator=generator, device=device)

@@ -311,7 +311,8 @@ def figures(
     fcfg = cfg["figures"]
     trained = {name: load_model(paths["checkpoint"], device) for name, paths in models.items()}
     image = next(iter(trained.values())).image
-    x_test = splits(data_path, device)["test"][: fcfg["n_reconstructions"]]
+    x = splits(data_path, device)
+    x_test = x["test"][: fcfg["n_reconstructions"]]
     out = Path(out_dir)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -319,7 +320,8 @@ def figures(
     samples, recon = {}, {"test images": (x_test / image.max_value).cpu().numpy()}
     for name, model in trained.items():
         title = plots.decoded_title(name, model.shows)  # E[x|z], or one draw from an autoregressive decoder
-        samples[title] = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator).cpu().numpy()
+        drawn = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator, x["train"], fcfg["sample_ais"])
+        samples[title] = drawn.cpu().numpy()
         reconstruction = model.reconstruct(x_test)
         if reconstruction is not None:
             recon[title] = reconstruction.cpu().numpy()
