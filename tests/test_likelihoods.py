@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
 
+from binlatent import networks
 from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
-from binlatent.likelihoods import DiscretisedLogisticMixture
+from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture
 from binlatent.models import build_model, model_arguments
-from binlatent.networks import ImageFormat
+from binlatent.networks import Decoder, ImageFormat
 from binlatent.variants import ModelSpec
 
 CONV = {"kind": "conv", "n_latent": 6, "channels": [4, 8], "res_blocks": 1, "mixture": 2}
@@ -124,3 +126,22 @@ def test_colour_channels_are_coupled_within_a_component():
     red_low = torch.tensor([[20.0, 230.0, 128.0]], dtype=torch.float64)
     assert mix.log_prob(params, red_high) > mix.log_prob(params, red_low) + 10
     assert list(itertools.islice(mix.pairs, 3)) == [(1, 0), (2, 0), (2, 1)]
+
+
+@pytest.mark.parametrize("image", [(4, 4), (2, 2, 3)])
+def test_decoding_many_codes_in_cache_sized_pieces_gives_the_whole_batchs_log_prob(image, monkeypatch, generator):
+    """Without autograd the codes are decoded a few at a time; every image's log p(x|z_k) is unchanged."""
+    binary = len(image) == 2
+    likelihood = BernoulliPixels(image) if binary else DiscretisedLogisticMixture(image, n_mix=2)
+    net = torch.nn.Linear(5, likelihood.n_outputs)
+    decoder = Decoder(net, likelihood)
+    x = torch.randint(0, 2 if binary else 256, (3, math.prod(image)), generator=generator)
+    z = torch.randint(0, 2, (3, 10, 5), generator=generator).float()
+    whole = decoder.log_prob(x.float(), z).detach()  # autograd on: one pass over every code
+    calls = []
+    net.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[1]))
+    monkeypatch.setattr(networks, "CACHED_OUTPUTS", 3 * 4 * likelihood.n_outputs)  # 4 codes of 3 images
+    with torch.no_grad():
+        pieces = decoder.log_prob(x.float(), z)
+    assert calls == [4, 4, 2]
+    torch.testing.assert_close(pieces, whole)

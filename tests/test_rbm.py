@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import brute_force_log_z, random_rbm
@@ -11,6 +12,7 @@ from conftest import brute_force_log_z, random_rbm
 from binlatent.rbm import (
     RBM,
     PCDState,
+    Uniforms,
     contrastive_gradient,
     contrastive_step,
     exact_log_likelihood,
@@ -150,3 +152,20 @@ def test_a_batch_gathered_into_the_state_buffer_trains_like_a_copied_one(persist
     for copied, gathered in zip(*trained, strict=True):
         assert torch.equal(copied, gathered)
     assert not torch.equal(trained[0][0], random_rbm(9, 7, 0.5, seed=11).W.detach())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_uniforms_are_numpys_pcg64dxsm_stream_and_lie_in_the_unit_interval(dtype):
+    """The shifted raw words give, value for value, what numpy's `random` gives from the same seed, at any size."""
+    uniforms = Uniforms(torch.Generator().manual_seed(5), torch.device("cpu"), dtype)
+    seed = int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(5)))
+    reference = np.random.Generator(np.random.PCG64DXSM(seed))
+    draws = []
+    for shape in [(100, 200), (3, 4), (512, 30)]:
+        t = uniforms.fill_(torch.empty(shape, dtype=dtype))
+        expected = reference.random(shape, dtype=t.numpy().dtype)
+        np.testing.assert_array_equal(t.numpy(), expected)
+        draws.append(t.reshape(-1))
+    every = torch.cat(draws)
+    assert 0 <= float(every.min()) and float(every.max()) < 1
+    assert abs(float(every.mean()) - 0.5) < 0.01 and abs(float(every.var()) - 1 / 12) < 0.005

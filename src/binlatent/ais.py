@@ -160,7 +160,7 @@ def anneal_group(
     log_w = torch.zeros(n_runs, dtype=torch.float64, device=W.device)
     for k in range(1, len(betas)):
         beta, beta_prev = betas[k], betas[k - 1]
-        torch.mm(v, W, out=x).add_(b)  # (n_runs, n_hidden)
+        torch.addmm(b, v, W, out=x)  # v W + b, (n_runs, n_hidden)
         # log p*_k(v) - log p*_{k-1}(v) = sum_j [softplus(beta x_j) - softplus(beta_prev x_j)] + (beta - beta_prev)
         # v.(a - a0), with softplus(c x) = c relu(x) + log(1 + exp(-c |x|)) for c >= 0; the difference is formed
         # elementwise before the sum so that float32 keeps its precision
