@@ -63,7 +63,7 @@ def test_the_annealing_model_and_raise_approach_the_rbm_as_the_schedule_grows(ti
     """On the states the RBM finds least likely, the annealing model's exact log-probability and RAISE's mean
     approach the RBM's exact log p(v) as the schedule lengthens."""
     rbm, data, base_bias = tiny
-    log_p = -rbm.free_energy(all_binary_states(8, 0, 256).float()).double() - exact_log_z(rbm)  # (256,)
+    log_p = -rbm.free_energy(all_binary_states(8, 0, 256).float()).detach().double() - exact_log_z(rbm)  # (256,)
     worst = torch.argsort(log_p)[:20]
     distances, gaps = [], []
     for n_betas in (3, 30, 300, 3000):
