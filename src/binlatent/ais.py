@@ -182,6 +182,13 @@ def anneal_group(
     return log_w, v
 
 
+def base_model_runs(rbm: RBM, data: torch.Tensor, n_runs: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The biases of the base-rate model fitted to `data` (n, n_visible), and n_runs exact draws from it: where
+    forward AIS starts."""
+    base_bias = base_rate_biases(data.cpu()).to(rbm.W.device)
+    return base_bias, bernoulli(torch.sigmoid(base_bias).expand(n_runs, -1).contiguous(), generator)
+
+
 def ais_log_z(
     rbm: RBM,
     data: torch.Tensor,
@@ -191,10 +198,8 @@ def ais_log_z(
     generator=None,
 ) -> AISResult:
     """Forward AIS estimate of log Z from the base-rate model fitted to `data` (n, n_visible)."""
-    base_bias = base_rate_biases(data.cpu()).to(rbm.W.device)
-    betas = beta_schedule(schedule)
-    v0 = bernoulli(torch.sigmoid(base_bias).expand(n_runs, -1).contiguous(), generator)
-    log_w, trace_betas, trace, _ = anneal(rbm, betas, v0, base_bias, n_trace, generator)
+    base_bias, v0 = base_model_runs(rbm, data, n_runs, generator)
+    log_w, trace_betas, trace, _ = anneal(rbm, beta_schedule(schedule), v0, base_bias, n_trace, generator)
     log_z_base = log_partition_base(base_bias, rbm.n_hidden)
     mean, low, high = log_mean_exp_band(log_w)
     return AISResult(
@@ -219,8 +224,7 @@ def ais_samples(
     reached about in proportion to its mass, where Gibbs chains from random starts stay in the modes they first
     fall into. Fewer distinct runs than n (a small ESS) repeat states; Gibbs sweeps after it separate them.
     """
-    base_bias = base_rate_biases(data.cpu()).to(rbm.W.device)
-    v0 = bernoulli(torch.sigmoid(base_bias).expand(n_runs, -1).contiguous(), generator)
+    base_bias, v0 = base_model_runs(rbm, data, n_runs, generator)
     log_w, _, _, final = anneal(rbm, beta_schedule(schedule), v0, base_bias, 1, generator)
     weights = torch.softmax(log_w, 0)
     picks = torch.multinomial(weights, n, replacement=True, generator=generator)

@@ -33,6 +33,8 @@ from binlatent.estimators import pcd_negative_phase
 from binlatent.likelihoods import bernoulli_log_prob, gaussian_log_prob
 from binlatent.rbm import EPOCH_ENUMERATION_UNITS, MAX_ENUMERATION_UNITS, RBM, bernoulli, exact_log_z
 
+log = logging.getLogger("binlatent")
+
 
 @dataclass(frozen=True)
 class LogZ:
@@ -108,9 +110,6 @@ def rbm_log_z(rbm: RBM, base_codes: torch.Tensor, how: LogZSettings, generator=N
     else:
         result = ais_log_z(rbm, base_codes, ais["schedule"], ais["runs"], n_trace=how.n_trace, generator=generator)
     return LogZ(result.log_z, result.log_z_low, result.log_z_high, "ais", exact=exact, ais=result, check=check)
-
-
-log = logging.getLogger("binlatent")
 
 
 def chain_starts(
