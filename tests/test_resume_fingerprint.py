@@ -16,9 +16,9 @@ import pytest
 import torch
 from helpers import validated_config
 
-from binlatent import stages
+from binlatent import stages, training
 from binlatent.io import load_checkpoint
-from binlatent.training import fingerprint_changes, job_fingerprint
+from binlatent.training import Checkpointer, fingerprint_changes, job_fingerprint
 from binlatent.variants import ModelSpec
 
 KILLED_RUN = """
@@ -85,7 +85,7 @@ def test_a_changed_step_discards_the_resume_state_and_an_unchanged_rerun_resumes
 
     kill_after_first_checkpoint(old, data_file, tmp_path / "old", state)
     changed = trained(new, data_file, tmp_path / "changed", state)
-    assert "discarding resume state from a different configuration (spec.lr: 0.001 -> 0.01)" in caplog.text
+    assert "discarding resume state from a different configuration or code (spec.lr: 0.001 -> 0.01)" in caplog.text
     assert "resuming" not in caplog.text
     assert_same_weights(changed, clean)
 
@@ -122,3 +122,15 @@ def test_the_fingerprint_covers_config_values_and_input_contents(tmp_path):
     ]
     assert fingerprint_changes(before, job_fingerprint(cfg, {"data": tmp_path / "data.h5"})) != []
     assert fingerprint_changes(after, after) == []
+
+
+def test_a_resume_state_from_code_with_another_layout_is_discarded(tmp_path, caplog, monkeypatch):
+    """A state written before its stage's snapshot gained a key (RESUME_FORMAT raised) starts the job afresh."""
+    caplog.set_level(logging.INFO, logger="binlatent")
+    state = tmp_path / "stage.pt"
+    monkeypatch.setattr(training, "RESUME_FORMAT", 1)
+    Checkpointer(state, 1, {"seed": 1}).maybe_save(0, lambda: {"weights": 0})
+    assert Checkpointer(state, 1, {"seed": 1}).load()["weights"] == 0  # same code: resumes
+    monkeypatch.setattr(training, "RESUME_FORMAT", 2)
+    assert Checkpointer(state, 1, {"seed": 1}).load() is None and not state.exists()
+    assert "discarding resume state from a different configuration or code (resume format: 1 -> 2)" in caplog.text

@@ -18,6 +18,10 @@ from binlatent.io import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("binlatent")
 
+# The layout of the training stages' resume states: raise it whenever a stage's snapshot changes its keys, so that a
+# state an earlier version of the code wrote is discarded with a message rather than misread on resuming.
+RESUME_FORMAT = 2
+
 
 class DivergenceError(RuntimeError):
     """Training produced a NaN or infinite value."""
@@ -65,8 +69,10 @@ def content_hash(path: str | Path) -> str:
 
 
 def job_fingerprint(config: Mapping[str, Any] | None, inputs: Mapping[str, str | Path]) -> dict[str, str]:
-    """What a training job's result depends on: every config value it was given, and its inputs' contents."""
-    return {**flat_values(config or {}), **{f"input {name}": content_hash(path) for name, path in inputs.items()}}
+    """What a training job's result depends on: every config value it was given, its inputs' contents, and the
+    layout of its resume state (RESUME_FORMAT)."""
+    inputs_hashed = {f"input {name}": content_hash(path) for name, path in inputs.items()}
+    return {**flat_values(config or {}), **inputs_hashed, "resume format": str(RESUME_FORMAT)}
 
 
 def fingerprint_changes(saved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
@@ -82,8 +88,9 @@ def fingerprint_changes(saved: Mapping[str, str], current: Mapping[str, str]) ->
 class Checkpointer:
     """Resumable state of one training stage, kept outside Snakemake's outputs and removed when done.
 
-    The state records the job's fingerprint (`job_fingerprint` of its config sections and inputs); a rerun
-    resumes only from a state whose fingerprint matches exactly, and otherwise discards it and starts afresh.
+    The state records the job's fingerprint (`job_fingerprint` of its config sections, inputs and the resume
+    format); a rerun resumes only from a state whose fingerprint matches exactly, and otherwise discards it and
+    starts afresh.
     """
 
     def __init__(
@@ -103,7 +110,7 @@ class Checkpointer:
         saved = load_checkpoint(self.path)
         changes = fingerprint_changes(saved.get("fingerprint", {}), self.fingerprint)
         if changes:
-            log.info("discarding resume state from a different configuration (%s)", "; ".join(changes))
+            log.info("discarding resume state from a different configuration or code (%s)", "; ".join(changes))
             self.finish()
             return None
         return saved
