@@ -128,9 +128,11 @@ def plot_ais_diagnostic(
     estimates: Mapping[str, tuple[float, float, float]],
     log_z_base: float,
     path: str | Path,
+    title: str,
 ) -> None:
     """Left: log Z_0 + log w of each forward AIS run against beta. Right: the log Z estimates with bands."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig.suptitle(title)
     left.plot(trace_betas, log_z_base + trace_log_weights, color="tab:blue", alpha=0.15, lw=0.8)
     left.plot(trace_betas, log_z_base + trace_log_weights.mean(1), color="black", lw=1.5, label="mean over runs")
     left.set_xlabel("inverse temperature beta")
@@ -149,9 +151,9 @@ def plot_ais_diagnostic(
     save(fig, path)
 
 
-def plot_ais_evaluation(evaluation_path: str | Path, path: str | Path) -> None:
-    """The AIS diagnostic of one evaluation HDF5: run traces and log Z estimates (exact where enumerated);
-    nothing for a model whose log Z needed no AIS (a normalised prior)."""
+def plot_ais_evaluation(evaluation_path: str | Path, path: str | Path, model: str) -> None:
+    """The AIS diagnostic of `model`'s evaluation HDF5, titled with its name: run traces and log Z estimates (exact
+    where enumerated); nothing for a model whose log Z needed no AIS (a normalised prior)."""
     evaluation = read_h5(evaluation_path)
     if "ais_forward/estimate" not in evaluation:
         return
@@ -165,6 +167,7 @@ def plot_ais_evaluation(evaluation_path: str | Path, path: str | Path) -> None:
         estimates,
         float(evaluation["ais_forward/estimate"][3]),
         path,
+        f"{model}: its prior's log Z by annealed importance sampling",
     )
 
 

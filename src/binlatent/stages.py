@@ -331,7 +331,7 @@ def figures(
     curves.update({name: plots.read_curves(paths["curves"]) for name, paths in models.items()})
     plots.plot_training_curves(curves, tmp / "training_curves.png")
     reference = REFERENCE_MODEL if REFERENCE_MODEL in models else next(iter(models))
-    plots.plot_ais_evaluation(models[reference]["evaluation"], tmp / "ais_diagnostic.png")
+    plots.plot_ais_evaluation(models[reference]["evaluation"], tmp / "ais_diagnostic.png", reference)
     metrics = seeds.aggregate_seeds(seeds.seed_metrics(runs))
     panels = results.ablation_panels(metrics, {name: model.spec for name, model in trained.items()}, reference)
     if panels:
