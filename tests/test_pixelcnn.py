@@ -16,7 +16,7 @@ from binlatent.pixelcnn import AutoregressiveDecoder, GatedPixelCNN
 from binlatent.variants import ModelSpec
 
 
-def network(kind: str = "mlp", layers: int = 2, channels: int = 6) -> dict:
+def network(kind: str = "mlp", layers: int = 2, channels: int = 6, border: bool = False) -> dict:
     return {
         "kind": kind,
         "n_latent": 5,
@@ -26,7 +26,7 @@ def network(kind: str = "mlp", layers: int = 2, channels: int = 6) -> dict:
         "res_blocks": 1,
         "mixture": 2,
         "decoder": "autoregressive",
-        "pixelcnn": {"layers": layers, "channels": channels, "kernel": 3},
+        "pixelcnn": {"layers": layers, "channels": channels, "kernel": 3, "border": border},
     }
 
 
@@ -42,10 +42,11 @@ def reads(pixelcnn: GatedPixelCNN, height: int, width: int, generator) -> dict[t
     return found
 
 
+@pytest.mark.parametrize("border", [False, True])
 @pytest.mark.parametrize("layers", [1, 2, 6])
-def test_each_output_reads_exactly_the_earlier_pixels_in_its_reach(layers, generator):
+def test_each_output_reads_exactly_the_earlier_pixels_in_its_reach(layers, border, generator):
     torch.manual_seed(0)
-    pixelcnn = GatedPixelCNN(3, layers, 5, 3, 2, 4)
+    pixelcnn = GatedPixelCNN(3, layers, 5, 3, 2, 4, border)
     height, width, reach = 5, 6, pixelcnn.reach
     for (r, c), found in reads(pixelcnn, height, width, generator).items():
         above = {(i, j) for i in range(max(0, r - reach), r) for j in range(width) if abs(j - c) < reach}
@@ -70,11 +71,12 @@ def all_images(n_values: int, n_dims: int) -> torch.Tensor:
     return torch.cartesian_prod(*[torch.arange(n_values, dtype=torch.float64)] * n_dims).reshape(-1, n_dims)
 
 
+@pytest.mark.parametrize("border", [False, True])
 @pytest.mark.parametrize(("shape", "pixels", "n_values"), [((3, 3), "binary", 2), ((1, 2, 1), "8bit", 256)])
-def test_probabilities_over_every_image_sum_to_one(shape, pixels, n_values, generator):
+def test_probabilities_over_every_image_sum_to_one(shape, pixels, n_values, border, generator):
     torch.manual_seed(1)
     image = ImageFormat(shape, pixels)
-    decoder = build_networks(image, network())[1].double()
+    decoder = build_networks(image, network(border=border))[1].double()
     x = all_images(n_values, image.n_pixels)  # binary 3x3: 512 images; 8-bit 1x2 grey: 65,536
     for z in (torch.rand(1, 1, 5, generator=generator, dtype=torch.float64) < 0.5).double().unbind():
         total = torch.logsumexp(decoder.log_prob(x, z.expand(len(x), 1, 5)), 0)
@@ -114,14 +116,32 @@ def reference_sample(decoder: AutoregressiveDecoder, z: torch.Tensor, generator)
     return ((canvas + 1) * (decoder.max_value / 2)).round().permute(0, 2, 3, 1).reshape(len(z), -1)
 
 
+@pytest.mark.parametrize("border", [False, True])
 @pytest.mark.parametrize(("shape", "pixels"), [((5, 6), "binary"), ((5, 6, 3), "8bit")])
-def test_windowed_sampling_draws_what_the_whole_network_draws(shape, pixels):
+def test_windowed_sampling_draws_what_the_whole_network_draws(shape, pixels, border):
     torch.manual_seed(4)
-    decoder = build_networks(ImageFormat(shape, pixels), network(layers=1))[1]
+    decoder = build_networks(ImageFormat(shape, pixels), network(layers=1, border=border))[1]
     z = (torch.rand(3, 5) < 0.5).float()
     ours = decoder.sample(z, torch.Generator().manual_seed(5))
     torch.testing.assert_close(ours, reference_sample(decoder, z, torch.Generator().manual_seed(5)))
     assert set(ours.unique().tolist()) <= set(range(256 if pixels == "8bit" else 2))
+
+
+def test_the_border_reaches_the_first_rows_and_columns_and_comes_from_the_code(generator):
+    """The border's colours (a function of the code's maps) reach exactly the outputs within the stacks' reach of
+    the top row or the left column, and give each code of an image its own first pixels' distributions."""
+    torch.manual_seed(5)
+    pixelcnn = GatedPixelCNN(3, 2, 5, 3, 2, 4, border=True).double()
+    height, width, reach = 7, 8, pixelcnn.reach
+    images = torch.randn(1, 3, height, width, generator=generator, dtype=torch.float64)
+    maps = torch.randn(1, 2, 2, height, width, generator=generator, dtype=torch.float64)  # two codes
+    out = pixelcnn(images, maps)
+    for r, c in itertools.product(range(height), range(width)):
+        (grad,) = torch.autograd.grad(out[0, :, r, c].sum(), pixelcnn.border.weight, retain_graph=True)
+        assert (grad.abs().sum() > 0) == (r < reach or c < reach), (r, c)
+    assert (out[0, :, 0, 0] - out[1, :, 0, 0]).abs().max() > 1e-6  # the first pixel differs between the codes
+    plain = GatedPixelCNN(3, 2, 5, 3, 2, 4).double()
+    assert sum(p.numel() for p in pixelcnn.parameters()) - sum(p.numel() for p in plain.parameters()) == 2 * 3 + 3
 
 
 def test_pixel_samples_follow_the_discretised_mixture(generator):
@@ -152,11 +172,12 @@ def test_bernoulli_pixel_samples_have_their_probabilities(generator):
     torch.testing.assert_close(draws.mean(0), torch.sigmoid(logits[0]), atol=0.01, rtol=0)
 
 
-def test_a_checkpoint_rebuilds_the_autoregressive_decoder(tmp_path, generator):
+@pytest.mark.parametrize("border", [False, True])
+def test_a_checkpoint_rebuilds_the_autoregressive_decoder(tmp_path, border, generator):
     torch.manual_seed(6)
     spec = ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 4, 1e-3)
     image = ImageFormat((4, 4), "binary")
-    model = build_model(model_arguments(spec, image, network()))
+    model = build_model(model_arguments(spec, image, network(border=border)))
     save_model(tmp_path / "model.pt", model, model.state_dict(), 1.0, {"seed": 1})
     torch.manual_seed(7)
     loaded = load_model(tmp_path / "model.pt")

@@ -177,6 +177,7 @@ def autoregressive_decoder(
         settings["kernel"],
         settings["channels"],
         likelihood.per_position,
+        settings.get("border", False),  # checkpoints older than the key have none
     )
     pixel = likelihood_for(ImageFormat((1, 1, channels) if len(image.shape) == 3 else (1, 1), image.pixels), network)
     return AutoregressiveDecoder(CodeMaps(net, settings["channels"], side), pixelcnn, likelihood, pixel, image.shape,

@@ -98,10 +98,25 @@ class GatedLayer(nn.Module):
 
 class GatedPixelCNN(nn.Module):
     """Images (B, C, H, W) on the [-1, 1] scale and code maps (B, K, code_channels, H, W) -> likelihood parameters
-    (B*K, per_position, H, W) whose value at a pixel depends on the image only through the pixels before it."""
+    (B*K, per_position, H, W) whose value at a pixel depends on the image only through the pixels before it.
 
-    def __init__(self, image_channels: int, layers: int, channels: int, kernel: int, code_channels: int, out: int):
+    With `border`, the row above the image and the column left of it, which the stacks read as zeros otherwise,
+    are colours predicted from the code's maps of the first row and column: the first pixels then have neighbours
+    to follow that the code sets, so that a draw starts from the code's colours rather than wherever the first
+    pixel's wide distribution puts it. The stacks' first layer and the linear path then run once per code."""
+
+    def __init__(
+        self,
+        image_channels: int,
+        layers: int,
+        channels: int,
+        kernel: int,
+        code_channels: int,
+        out: int,
+        border: bool = False,
+    ):
         super().__init__()
+        self.border = nn.Conv2d(code_channels, image_channels, 1) if border else None
         sizes = [image_channels] + [channels] * layers
         self.layers = nn.ModuleList(GatedLayer(c_in, channels, kernel, code_channels) for c_in in sizes[:-1])
         self.head = nn.Conv2d(channels, out, 1)
@@ -111,11 +126,21 @@ class GatedPixelCNN(nn.Module):
 
     def forward(self, images: torch.Tensor, code_maps: torch.Tensor) -> torch.Tensor:
         v, h = down_shift(images), right_shift(images)
-        linear = self.linear_vertical(v) + self.linear_horizontal(h)  # (B, out, H, W), the same for every code
+        if self.border is not None:
+            v, h = self.bordered(v, h, code_maps)
+        linear = self.linear_vertical(v) + self.linear_horizontal(h)  # (B, out, H, W) without a border
         for layer in self.layers:
             v, h = layer(v, h, code_maps)
         out = self.head(F.elu(h))
         return add_per_code(linear, out.view(*code_maps.shape[:2], *out.shape[1:]))
+
+    def bordered(self, v: torch.Tensor, h: torch.Tensor, code_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shifted images (B, C, H, W) per code (B*K, C, H, W), the row shifted in at the top and the column
+        shifted in at the left taken from the border's colours of the code's maps there (in [-1, 1])."""
+        k = code_maps.shape[1]
+        edge = torch.tanh(self.border(code_maps.flatten(0, 1)))  # (B*K, C, H, W)
+        v, h = v.repeat_interleave(k, 0), h.repeat_interleave(k, 0)
+        return torch.cat([edge[:, :, :1], v[:, :, 1:]], 2), torch.cat([edge[..., :1], h[..., 1:]], 3)
 
     def window(self, row: int, col: int, width: int) -> tuple[slice, slice]:
         """The rows and columns of the image that pixel (row, col)'s output reads, within an image `width` wide."""
