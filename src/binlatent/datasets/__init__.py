@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from binlatent.datasets.base import DOWNLOADED, SPLITS, DataError, RawDataset, first_rows
@@ -19,6 +20,7 @@ __all__ = [
     "SPLITS",
     "DataError",
     "RawDataset",
+    "check_config",
     "image_shape",
     "load_dataset",
     "load_splits",
@@ -42,11 +44,17 @@ def _loader(name: str) -> Loader:
 LOADERS: dict[str, Loader] = {name: _loader(name) for name in ("digits", "file", "mnist", "cifar10", "patches")}
 
 
-def _check_config(config: Mapping[str, Any]) -> None:
-    """The dataset's needs that the schema cannot express: a data_path where one is read, fixed binarisation."""
+def check_config(config: Mapping[str, Any]) -> None:
+    """The dataset's needs that the schema cannot express: a data_path where one is read, fixed binarisation;
+    checked when the run is planned, before any job starts."""
     dataset, data_path = config["dataset"], config["data_path"]
     if dataset == "file" and not data_path:
-        raise DataError("config: dataset is 'file' but data_path is empty; pass --config data_path=FILE")
+        raise DataError(
+            "config: dataset is 'file' but data_path is empty: pass --config data_path=my_images.npz, an .npz or .h5 "
+            "file with arrays x_train and x_test"
+        )
+    if dataset == "file" and not Path(data_path).is_file():
+        raise DataError(f"config: data_path '{data_path}' is not a file: give the path of your .npz or .h5 file")
     if dataset in DOWNLOADED and not data_path:
         raise DataError(
             f"config: dataset is '{dataset}' but data_path is empty; set data_path to the directory that holds "
@@ -61,7 +69,7 @@ def _check_config(config: Mapping[str, Any]) -> None:
 
 def load_dataset(config: Mapping[str, Any]) -> RawDataset:
     """The dataset config['dataset'] names, split into train/valid/test; train capped at data.n_train (0: all)."""
-    _check_config(config)
+    check_config(config)
     dataset, n_train = config["dataset"], config["data"]["n_train"]
     if dataset not in LOADERS:
         raise DataError(f"config: dataset '{dataset}' has no loader in this workflow")
