@@ -11,13 +11,15 @@ from pathlib import Path
 
 from helpers import REPO
 
-PACKAGE = REPO / "src" / "binlatent"
+from binlatent.code_digest import PACKAGE, import_graph, module_name
+
 # Each layer imports only itself and the layers it names. The package's own __init__ stands outside: it imports
 # load_model on first use only, so that importing any module of the configuration layer loads no torch.
 LAYERS = {
     "configuration": (
-        {"paths", "image", "variants", "sweep", "plan", "configfiles", "provenance", "io", "stats", "datasets",
-         "datasets.base", "datasets.store", "datasets.digits", "datasets.file", "datasets.patches"},
+        {"paths", "image", "variants", "sweep", "plan", "configfiles", "code_digest", "provenance", "io", "stats",
+         "datasets", "datasets.base", "datasets.store", "datasets.loaders", "datasets.digits", "datasets.file",
+         "datasets.patches"},
         set(),
     ),
     "model core": (
@@ -39,24 +41,6 @@ LAYERS = {
 WITHOUT_TORCH = ("configuration", "reporting")
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imported_modules(path: Path, modules: set[str]) -> set[str]:
-    """The library modules `path` imports anywhere in its body (module level or inside functions)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("binlatent"):
-            for alias in node.names:
-                child = f"{node.module}.{alias.name}"
-                found.add(child if child in modules else node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name in modules)
-    return found - {module_name(path)}
-
-
 def third_party(path: Path) -> set[str]:
     """The top-level names of the other packages `path` imports anywhere in its body."""
     names = set()
@@ -66,12 +50,6 @@ def third_party(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
     return names - {"binlatent"}
-
-
-def import_graph() -> dict[str, set[str]]:
-    paths = sorted(PACKAGE.rglob("*.py"))
-    modules = {module_name(p) for p in paths}
-    return {module_name(p): imported_modules(p, modules) for p in paths}
 
 
 def layer_of(module: str) -> str:

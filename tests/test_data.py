@@ -12,9 +12,10 @@ import pytest
 from helpers import validated_config, write_binarized_mnist_amat, write_cifar10_batches, write_mnist_raw
 
 from binlatent import stages
-from binlatent.datasets import DataError, image_shape, load_dataset, load_splits, pixel_kind, prepared_splits
+from binlatent.datasets import DataError, image_shape, load_splits, pixel_kind, prepared_splits
 from binlatent.datasets.digits import digits_dataset
 from binlatent.datasets.file import file_dataset
+from binlatent.datasets.loaders import load_dataset
 from binlatent.datasets.mnist import FIXED_MNIST_URL
 from binlatent.datasets.patches import PATCHES_N_TRAIN, patch_boxes, patches_dataset, sample_photographs
 from binlatent.io import read_h5_attrs

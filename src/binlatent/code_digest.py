@@ -53,9 +53,17 @@ def import_graph() -> dict[str, frozenset[str]]:
     return {module: imported_modules(module) for module in module_paths()}
 
 
+def loads_by_name(module: str) -> bool:
+    """Whether `module` imports modules by name (importlib.import_module), as datasets.loaders does its package's."""
+    return any(
+        isinstance(node, ast.Attribute) and node.attr == "import_module"
+        for node in ast.walk(syntax_tree(module_paths()[module]))
+    )
+
+
 def module_closure(roots: set[str]) -> set[str]:
-    """The modules `roots` need to run: themselves, all they import, transitively, and a package's every module
-    (a package may load its modules by name, as datasets.LOADERS does)."""
+    """The modules `roots` need to run: themselves and all they import, transitively; a module that imports by name
+    needs every module of its package."""
     modules, seen, todo = module_paths(), set(), list(roots)
     while todo:
         module = todo.pop()
@@ -63,8 +71,9 @@ def module_closure(roots: set[str]) -> set[str]:
             continue
         seen.add(module)
         todo.extend(imported_modules(module))
-        if modules[module].name == "__init__.py":
-            todo.extend(m for m in modules if m.startswith(f"{module}."))
+        if loads_by_name(module):
+            package = module.rpartition(".")[0]
+            todo.extend(m for m in modules if m.startswith(f"{package}."))
     return seen
 
 

@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from binlatent import datasets
 from binlatent.code_digest import stage_digest
 from binlatent.datasets.base import DOWNLOADED
+from binlatent.datasets.loaders import check_config as check_dataset
 from binlatent.paths import MODEL_FILES, Layout, stack_name
 from binlatent.sweep import grid_points, is_on, tuned_pixel_rbm, tuned_spec
 from binlatent.variants import ModelSpec, check_stack_config, hidden_units, model_specs
 
-REFERENCE_MODEL = "hybrid"  # the model whose margins and ablations the figures show, when the run has it
 RESOURCES_OF = {"tune": "finetune", "tune_pixel_rbm": "train_pixel_rbm"}  # rules that take another rule's resources
 TUNING_FILES = {"table": "tuning.csv", "markdown": "tuning.md", "figure": "tuning.png", "chosen": "chosen.yaml"}
 
@@ -145,12 +144,6 @@ def layer_settings(prior: Mapping[str, Any], depth: int) -> dict[str, Any]:
     return {**settings, **(overrides[depth] if depth < len(overrides) else {})}
 
 
-def reference_model(names: Sequence[str] | Mapping[str, Any]) -> str:
-    """REFERENCE_MODEL when the run has it, else its first model (config files merge, so the order is not the
-    user's)."""
-    return REFERENCE_MODEL if REFERENCE_MODEL in names else next(iter(names))
-
-
 def resource(config: Mapping[str, Any], rule: str, key: str) -> Any:
     """A resource of a rule from config['resources'], falling back to config['resources']['default']."""
     res = config["resources"]
@@ -159,11 +152,11 @@ def resource(config: Mapping[str, Any], rule: str, key: str) -> Any:
 
 def check_config(config: Mapping[str, Any]) -> None:
     """What the schema cannot say about a config, before any job is planned: the dataset's needs
-    (datasets.check_config) and an output folder that can be one."""
+    (datasets.loaders.check_config) and an output folder that can be one."""
     outdir = Path(config["outdir"])
     if outdir.exists() and not outdir.is_dir():
         raise PlanError(f"config: outdir '{outdir}' is a file, not a folder: pass --config outdir=FOLDER")
-    datasets.check_config(config)
+    check_dataset(config)
 
 
 @dataclass

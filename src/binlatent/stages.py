@@ -17,19 +17,19 @@ import torch
 
 from binlatent import codecs, datasets, margins, plots, rbm_stack, results, seeds, tuning
 from binlatent.checkpoints import load_checkpoint, save_checkpoint
+from binlatent.datasets.loaders import load_dataset
 from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
 from binlatent.finetune import train_on_bound
 from binlatent.image import ImageFormat
 from binlatent.io import read_curves, read_h5, read_h5_names, replaced_folder, write_h5, write_text
 from binlatent.models import build_model, load_model, model_arguments, save_model
 from binlatent.networks import build_networks
-from binlatent.plan import reference_model
 from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
 from binlatent.priors import LogZSettings
 from binlatent.rate import code_nats
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, history_arrays, select_device, validation_generator
-from binlatent.variants import ModelSpec, finetune_config, stack_sizes
+from binlatent.variants import ModelSpec, finetune_config, reference_model, stack_sizes
 
 log = logging.getLogger("binlatent")
 
@@ -77,7 +77,7 @@ def checkpointer(cfg: Config, state: str, **inputs: str | None) -> Checkpointer:
 def binarize(cfg: Config, *, data: str, threads: int, user_file: str | None = None) -> None:
     """Load the configured dataset, split it, binarise binary images with a fixed seed, write one HDF5 file (the
     user's file, where the dataset is one, is read through cfg['data_path'])."""
-    raw = datasets.load_dataset(cfg)
+    raw = load_dataset(cfg)
     arrays = datasets.prepared_splits(raw, cfg["seed"])
     attrs = {"source": raw.source, "image_shape": list(raw.image_shape), "pixels": raw.pixels}
     write_h5(data, arrays, cfg, attrs)
@@ -283,7 +283,7 @@ def figures(
     cfg['models'] names the models, in the order of `checkpoints` and `curves` (the first training seed's);
     `evaluations` and `metrics` hold every training seed's (cfg['seeds']) of every model, seed by seed: the table
     gives the mean over seeds, the margins each seed's (binlatent.seeds, binlatent.margins). cfg['pretraining']
-    labels `pretraining_curves`. Ablations and margins are read against binlatent.plan.reference_model."""
+    labels `pretraining_curves`. Ablations and margins are read against binlatent.variants.reference_model."""
     device, generator = setup(cfg, "figures", threads)
     with replaced_folder(figures) as out:
         fcfg, names = cfg["figures"], list(cfg["models"])

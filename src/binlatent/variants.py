@@ -17,7 +17,7 @@ pretraining comes on top.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -183,6 +183,15 @@ def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, A
     if spec.epochs is not None:
         cfg["epochs"] = spec.epochs
     return cfg
+
+
+REFERENCE_MODEL = "hybrid"  # the model whose margins and ablations the figures show, when the run has it
+
+
+def reference_model(names: Sequence[str] | Mapping[str, Any]) -> str:
+    """REFERENCE_MODEL when the run has it, else its first model (config files merge, so the order is not the
+    user's)."""
+    return REFERENCE_MODEL if REFERENCE_MODEL in names else next(iter(names))
 
 
 ABLATION_AXES = ("pretraining", "stage1_init", "estimator", "K", "rbm_hidden", "prior_depth", "decoder")
