@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from binlatent.datasets.base import SPLITS, DataError, RawDataset, hold_out
+from binlatent.hdf5 import CHECK_USER_FILE, ArtifactReadError, open_h5
 
 WANTED = tuple(f"{kind}_{split}" for kind in ("x", "y") for split in SPLITS)  # read; other arrays are skipped
 
@@ -40,7 +41,7 @@ def _npy_dtype(archive: zipfile.ZipFile, member: str) -> np.dtype:
 
 def _read_h5(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     """The WANTED datasets of an HDF5 file, refusing a group under a WANTED name; the names of all its datasets."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path, CHECK_USER_FILE) as f:
         for name in WANTED:
             if isinstance(f.get(name), h5py.Group):
                 raise DataError(
@@ -70,6 +71,8 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
         return READERS[path.suffix](path)
     except DataError:
         raise
+    except ArtifactReadError as err:
+        raise DataError(str(err)) from err
     except Exception as err:  # noqa: BLE001 - numpy/h5py raise many types for damaged files
         raise DataError(f"{path}: cannot be read ({err}); the file is truncated or not a valid archive") from err
 
