@@ -120,7 +120,8 @@ def layer_data(path: str, device: torch.device) -> dict[str, torch.Tensor]:
     if "z_train" in read_h5_names(path):
         return tensors(read_h5(path, CODE_SPLITS), device)
     if datasets.pixel_kind(path) != "binary":
-        raise datasets.DataError(f"{path}: an RBM stack on the pixels needs binary images: use stage1.init: random")
+        raise datasets.DataError(f"{path}: an RBM stack on the pixels needs binary images, but these count as 8-bit: "
+                                 f"{datasets.why_stored_8bit(path)}; or use stage1.init: random")  # fmt: skip
     return {f"z_{split}": x for split, x in splits(path, device).items()}
 
 
@@ -177,7 +178,8 @@ def train_pixel_rbm(
     if image.pixels != "binary":
         raise datasets.DataError(
             f"config: models.{spec.name} is an RBM on the pixels, which needs binary images; the data are "
-            f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file"
+            f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file; 8-bit "
+            f"because {datasets.why_stored_8bit(data_path)}"
         )
     x = splits(data_path, device)
     model = build_model(model_arguments(spec, image)).to(device)

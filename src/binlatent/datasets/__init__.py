@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from binlatent.datasets.base import DOWNLOADED, SPLITS, DataError, RawDataset, first_rows
-from binlatent.datasets.store import image_shape, load_splits, pixel_kind, prepared_splits, split_blocks
+from binlatent.datasets.store import (
+    image_shape,
+    load_splits,
+    pixel_kind,
+    prepared_splits,
+    split_blocks,
+    why_stored_8bit,
+)
 
 __all__ = [
     "LOADERS",
@@ -25,6 +32,7 @@ __all__ = [
     "pixel_kind",
     "prepared_splits",
     "split_blocks",
+    "why_stored_8bit",
 ]
 
 Loader = Callable[[Mapping[str, Any]], RawDataset]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from binlatent.datasets.base import SPLITS, RawDataset, binarise
+from binlatent.datasets.base import SPLITS, RawDataset, binarise, why_8bit
 from binlatent.hdf5 import open_h5
 
 
@@ -49,3 +50,13 @@ def image_shape(path: str | Path) -> tuple[int, ...]:
     """(H, W) of binary images or (H, W, C) of 8-bit images in a data file written by the data stage."""
     with open_h5(path) as f:
         return tuple(int(v) for v in f.attrs["image_shape"])
+
+
+def why_stored_8bit(path: str | Path) -> str:
+    """Why the images of a data file written by the data stage count as 8-bit, and how to give binary images
+    instead (`base.why_8bit`), from the file's attributes and its training images."""
+    with open_h5(path) as f:
+        x, attrs = f["x_train"][()], f.attrs
+        dataset = json.loads(attrs["config"]).get("dataset", "?") if "config" in attrs else "?"
+        shape = tuple(int(n) for n in attrs["image_shape"])
+        return why_8bit(dataset, str(attrs["source"]), shape, int(x.min()), int(x.max()))
