@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from binlatent import inputs
 from binlatent.deep_prior import DeepRBMPrior
 from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
 from binlatent.io import load_checkpoint, save_checkpoint
@@ -121,6 +122,7 @@ class GenerativeModel(nn.Module):
         self, n: int, gibbs_steps: int, generator, x_base: torch.Tensor | None, ais: Mapping[str, Any] | None
     ) -> torch.Tensor:
         """n draws from the prior, as `sample` says."""
+        x_base = inputs.sample_arguments(self, n, gibbs_steps, x_base, ais)
         base_codes = (lambda: self.posterior_codes(x_base, generator)) if x_base is not None else None
         return self.prior.sample(n, gibbs_steps, generator, base_codes, ais)
 
@@ -153,10 +155,10 @@ class GenerativeModel(nn.Module):
         and the long schedule (`conservative_estimates`); at conservative["K"] == K the main figure is the first K
         of RAISE's 4K samples (all of them at 4K == K).
         """
-        x = self._as_tensor(x)
+        x, x_base = inputs.log_likelihood_arguments(self, x, K, x_base, ais, conservative, exact_up_to)
         if self.prior.normalised:
             return LogLikelihood(self.unnormalised_log_likelihood(x, K, generator), LogZ.normalised())
-        codes = self.posterior_codes(x if x_base is None else self._as_tensor(x_base), generator)
+        codes = self.posterior_codes(x if x_base is None else x_base, generator)
         lower, plain = None, {}
         if conservative is not None:
             lower, plain = self.conservative_estimates(x, codes, conservative["K"], conservative, generator)
@@ -165,7 +167,7 @@ class GenerativeModel(nn.Module):
         return LogLikelihood(unnormalised, log_z, lower)
 
     def _as_tensor(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device).reshape(len(x), -1)
+        return inputs.images(x, self.image, "x", self.device)
 
 
 class HybridModel(GenerativeModel):
@@ -359,8 +361,8 @@ def save_model(
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> HybridModel | PixelRBM:
     """A trained model from its checkpoint alone, in eval mode on `device`; `model.train_seconds` is the
     training time it records (pretraining included)."""
-    saved = load_checkpoint(path)
+    saved = inputs.model_checkpoint(path, load_checkpoint(path))
     model = build_model(saved["model_args"])
-    model.load_state_dict(saved["model"])
+    inputs.load_weights(model, saved["model"], path)
     model.train_seconds = float(saved["train_seconds"])
     return model.to(device).eval()
