@@ -1,6 +1,7 @@
 """What the public API accepts, checked before any work is done: images, counts, AIS settings and the entries of a
 model checkpoint. Each refusal is a ValueError that names the argument (or the file and the entry), says what was
-expected and what was found.
+expected and what was found; a setting that trains poorly but can run (a batch larger than the training set) is a
+warning in the log instead.
 
 Images are accepted as numpy arrays, tensors or nested lists, in any of the layouts the model's ImageFormat allows:
 (N, D), (N, H, W), or (N, H, W, C); a trailing channel of 1 may be given or left out. Their values must be what
@@ -11,6 +12,7 @@ stage's splits load) for a model of 8-bit images.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import numbers
 import os
@@ -21,8 +23,11 @@ import numpy as np
 import torch
 
 from binlatent.ais import beta_schedule
+from binlatent.hdf5 import open_h5
 from binlatent.networks import ImageFormat
 from binlatent.variants import ModelSpec
+
+log = logging.getLogger("binlatent")
 
 PIXEL_KINDS = ("binary", "8bit")
 # What a model checkpoint (models.save_model) holds, and what its model_args hold, for build_model to rebuild it.
@@ -276,3 +281,27 @@ def load_weights(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path
             f"{path}: the weights do not fit the model its model_args describe ({str(err).strip()}); the checkpoint "
             "is damaged or was written by other code: delete it and rerun the step that wrote it"
         ) from err
+
+
+def batch_size(key: str, size: int, n_train: int, whole_batches: bool = False) -> None:
+    """A warning in the log where config key `key` asks for batches of `size` images from a training set of only
+    `n_train`: every step then sees the whole set; an RBM fit (`whole_batches`, which skips a partial batch) then
+    takes no step at all."""
+    if size <= n_train:
+        return
+    consequence = (
+        "an RBM trains on whole batches only, so it takes no step at all and stays at its initial weights"
+        if whole_batches
+        else "every step uses the whole set, one step per epoch"
+    )
+    log.warning(
+        "%s = %d is larger than the training set (%d images): %s; set %s to at most %d",
+        key, size, n_train, consequence, key, n_train,
+    )  # fmt: skip
+
+
+def training_set_size(path: str | os.PathLike) -> int:
+    """The number of training rows of a data stage's file or a codes file (x_train or z_train), read without the
+    data."""
+    with open_h5(path) as f:
+        return int(f["z_train" if "z_train" in f else "x_train"].shape[0])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import codecs, datasets, plots, rbm_stack, results, seeds
+from binlatent import codecs, datasets, inputs, plots, rbm_stack, results, seeds
 from binlatent.clustered import use_clustered_errors
 from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
 from binlatent.finetune import train_on_bound
@@ -92,6 +92,7 @@ def pretrain_autoencoder(
     networks are cfg['network']'s, whose decoder is the one of the models that start from this stage one."""
     device, generator = setup(cfg, "stage1", threads)
     x = splits(data_path, device)
+    inputs.batch_size("stage1.batch_size", cfg["stage1"]["batch_size"], len(x["train"]))
     image = image_format(data_path)
     encoder, decoder = build_networks(image, cfg["network"])
     if rbm_paths:
@@ -155,6 +156,7 @@ def pretrain_prior(
     """Stage two, one layer of the prior: an RBM fitted to the stage-one codes or to the layer below's hidden
     units (`codes_path`), with cfg['rbm'] (the layer's settings of config['prior'])."""
     device, generator = setup(cfg, "stage2", threads)
+    inputs.batch_size("prior.batch_size", cfg["rbm"]["batch_size"], inputs.training_set_size(codes_path), True)
     fit_rbm_layer(cfg, codes_path, ckpt_path, curves_path, next_path, state_path, n_hidden, device, generator)
 
 
@@ -165,6 +167,9 @@ def pretrain_encoder_rbm(
     """One RBM of the stack that starts stage one (stage1.init: rbm_stack): on the pixels (`data_path`, the data
     stage's file) or on the layer below's hidden units, with cfg['rbm'] (config['stage1']['rbm_stack'])."""
     device, generator = setup(cfg, "stage1", threads)
+    inputs.batch_size(
+        "stage1.rbm_stack.batch_size", cfg["rbm"]["batch_size"], inputs.training_set_size(data_path), True
+    )
     fit_rbm_layer(cfg, data_path, ckpt_path, curves_path, next_path, state_path, n_hidden, device, generator)
 
 
@@ -182,6 +187,7 @@ def train_pixel_rbm(
             f"because {datasets.why_stored_8bit(data_path)}"
         )
     x = splits(data_path, device)
+    inputs.batch_size("pixel_rbm.batch_size", cfg["pixel_rbm"]["batch_size"], len(x["train"]), True)
     model = build_model(model_arguments(spec, image)).to(device)
     pcfg = cfg["pixel_rbm"]
     t0 = time.perf_counter()
@@ -225,6 +231,7 @@ def finetune(
             f"{cfg['network'].get('decoder')}: pass variants.model_network(config['network'], spec)"
         )
     x = splits(data_path, device)
+    inputs.batch_size("finetune.batch_size", cfg["finetune"]["batch_size"], len(x["train"]))
     model = build_model(model_arguments(spec, image_format(data_path), cfg["network"]))
     pretrain_seconds = 0.0
     if stage1_path:
