@@ -1,6 +1,6 @@
 """The public API refuses what it cannot score: `log_likelihood`, `sample`, `reconstruct` and `load_model` check their
 inputs before any work, each refusal a ValueError naming the argument (or the file and the entry), what was expected
-and what was found."""
+and what was found; and a long log-likelihood reports its progress in the log."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from binlatent import load_model
+from binlatent import load_model, progress
 from binlatent.io import load_checkpoint, save_checkpoint
 from binlatent.models import build_model, model_arguments, save_model
 from binlatent.networks import ImageFormat
+from binlatent.priors import LogZSettings
 from binlatent.variants import ModelSpec
 
 NETWORK = {"kind": "mlp", "n_latent": 6, "hidden": [16], "activation": "tanh", "mixture": 2}
@@ -219,3 +220,19 @@ def test_a_stage_checkpoint_or_weights_of_another_model_are_refused_with_the_fil
     save_checkpoint(path, {k: v for k, v in saved.items() if k != "provenance"}, None)
     with refused(f"{path}: the weights do not fit the model its model_args describe (Error(s) in loading state_dict"):
         load_model(path)
+
+
+def test_a_long_log_likelihood_reports_its_progress_and_time_left(monkeypatch, caplog):
+    monkeypatch.setattr(progress, "REPORT_EVERY_S", 0.0)
+    m = model()
+    with caplog.at_level("INFO", logger="binlatent"):
+        m.log_z(binary_images(), LogZSettings.per_epoch(AIS))
+        m.unnormalised_log_likelihood(binary_images(), 4)
+        assert caplog.text == ""  # training's validation calls: silent
+        score(m, binary_images(20), ais={"runs": 5, "schedule": [[0.5, 10], [1.0, 20]]})
+    lines = caplog.text
+    assert "log-likelihood of 20 images: importance sampling at K = 4, then log Z by AIS (5 runs of 30 steps) " \
+           "checked by a run of 15 steps" in lines  # fmt: skip
+    assert re.search(r"importance sampling at K = 4: \d+ of 80 codes \(\d+%\), \d+ s elapsed, about \d+ s left", lines)
+    assert re.search(r"AIS \(5 runs\): 30 of 30 steps \(100%\), beta 1\.000, \d+ s elapsed, about 0 s left", lines)
+    assert re.search(r"AIS \(5 runs\): 15 of 15 steps \(100%\)", lines)  # the check at half the temperatures

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from binlatent import inputs
+from binlatent import inputs, progress
 from binlatent.deep_prior import DeepRBMPrior
 from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
 from binlatent.io import load_checkpoint, save_checkpoint
@@ -136,6 +136,7 @@ class GenerativeModel(nn.Module):
         return self.prior.log_z(lambda: self.posterior_codes(x_base, generator), how, generator)
 
     @torch.no_grad()
+    @progress.reported
     def log_likelihood(
         self,
         x: torch.Tensor | np.ndarray,
@@ -156,6 +157,7 @@ class GenerativeModel(nn.Module):
         of RAISE's 4K samples (all of them at 4K == K).
         """
         x, x_base = inputs.log_likelihood_arguments(self, x, K, x_base, ais, conservative, exact_up_to)
+        progress.log_likelihood_plan(len(x), K, bool(self.spec.K), self.prior.normalised, ais, conservative)
         if self.prior.normalised:
             return LogLikelihood(self.unnormalised_log_likelihood(x, K, generator), LogZ.normalised())
         codes = self.posterior_codes(x if x_base is None else x_base, generator)
@@ -201,9 +203,11 @@ class HybridModel(GenerativeModel):
         """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats); in chunks of
         images_per_chunk(K) images so that memory stays bounded for large K and large images."""
         out, start = torch.empty(len(x), dtype=torch.float64, device=x.device), 0
+        meter = progress.Meter(f"importance sampling at K = {k:,}", len(x) * k, "codes")
         for xb in x.split(self.images_per_chunk(k)):  # filled in place, as in conservative_estimates
             out[start : start + len(xb)] = iwae_bound(self.log_weights(xb, k, generator)[0].double())
             start += len(xb)
+            meter.advance(len(xb) * k)
         return out.cpu().numpy()
 
     @torch.no_grad()
@@ -227,6 +231,7 @@ class HybridModel(GenerativeModel):
         # filled in place: small tensors kept per chunk between the chunks' large ones fragment the heap (GBs)
         bounds = torch.empty(len(sizes), len(x), dtype=torch.float64, device=x.device)
         drawn, start = None, 0  # (labels, n, chains, top units)
+        meter = progress.Meter(f"RAISE's importance sampling at K = {4 * k:,}", len(x) * 4 * k, "codes")
         for xb in x.split(self.images_per_chunk(4 * k)):
             z, log_q = self.encoder.sample(xb, 4 * k, generator)
             log_prior, _, top = self.prior.importance_log_prob(z, generator)
@@ -238,6 +243,7 @@ class HybridModel(GenerativeModel):
                 bounds[i, rows] = iwae_bound(log_w[:, :n_codes])
                 drawn[i, rows] = draw_by_weight(log_w[:, :n_codes], top[:, :n_codes], chains, generator)
             start += len(xb)
+            meter.advance(len(xb) * 4 * k)
 
         def estimate(i: int, schedule: Sequence[Sequence[float]]) -> np.ndarray:
             ratio = self.conservative_ratios(drawn[i].reshape(len(x) * chains, -1), base_codes, schedule, generator)
