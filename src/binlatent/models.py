@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from binlatent import inputs, progress
+from binlatent import importance, inputs, progress
 from binlatent.deep_prior import DeepRBMPrior
-from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
+from binlatent.estimators import log_mean_exp
 from binlatent.io import load_checkpoint, save_checkpoint
 from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
 from binlatent.paths import decoder_of
@@ -201,13 +201,13 @@ class HybridModel(GenerativeModel):
     @torch.no_grad()
     def unnormalised_log_likelihood(self, x: torch.Tensor, k: int, generator=None) -> np.ndarray:
         """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats); in chunks of
-        images_per_chunk(K) images so that memory stays bounded for large K and large images."""
+        images_per_chunk(K) images, their codes in pieces within importance.MEMORY_BUDGET, so that memory stays bounded
+        for large K and large images."""
         out, start = torch.empty(len(x), dtype=torch.float64, device=x.device), 0
-        meter = progress.Meter(f"importance sampling at K = {k:,}", len(x) * k, "codes")
+        meter = importance.meter(self, len(x), k, "importance sampling")
         for xb in x.split(self.images_per_chunk(k)):  # filled in place, as in conservative_estimates
-            out[start : start + len(xb)] = iwae_bound(self.log_weights(xb, k, generator)[0].double())
+            out[start : start + len(xb)] = importance.log_mean_weight(self, xb, k, generator, meter)
             start += len(xb)
-            meter.advance(len(xb) * k)
         return out.cpu().numpy()
 
     @torch.no_grad()
@@ -231,19 +231,14 @@ class HybridModel(GenerativeModel):
         # filled in place: small tensors kept per chunk between the chunks' large ones fragment the heap (GBs)
         bounds = torch.empty(len(sizes), len(x), dtype=torch.float64, device=x.device)
         drawn, start = None, 0  # (labels, n, chains, top units)
-        meter = progress.Meter(f"RAISE's importance sampling at K = {4 * k:,}", len(x) * 4 * k, "codes")
+        meter = importance.meter(self, len(x), 4 * k, "RAISE's importance sampling")
         for xb in x.split(self.images_per_chunk(4 * k)):
-            z, log_q = self.encoder.sample(xb, 4 * k, generator)
-            log_prior, _, top = self.prior.importance_log_prob(z, generator)
-            log_w = (self.decoder.log_prob(xb, z) + log_prior - log_q).double()  # (batch, 4K)
+            part, draws = importance.weights_and_draws(self, xb, list(sizes.values()), chains, generator, meter)
             rows = slice(start, start + len(xb))
             if drawn is None:
-                drawn = top.new_empty(len(sizes), len(x), chains, top.shape[-1])
-            for i, n_codes in enumerate(sizes.values()):
-                bounds[i, rows] = iwae_bound(log_w[:, :n_codes])
-                drawn[i, rows] = draw_by_weight(log_w[:, :n_codes], top[:, :n_codes], chains, generator)
+                drawn = draws.new_empty(len(sizes), len(x), chains, draws.shape[-1])
+            bounds[:, rows], drawn[:, rows] = part, draws
             start += len(xb)
-            meter.advance(len(xb) * 4 * k)
 
         def estimate(i: int, schedule: Sequence[Sequence[float]]) -> np.ndarray:
             ratio = self.conservative_ratios(drawn[i].reshape(len(x) * chains, -1), base_codes, schedule, generator)
