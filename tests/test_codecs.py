@@ -13,12 +13,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from binlatent import plots
 from binlatent.clustered import clustered_se, use_clustered_errors
 from binlatent.codecs import (
     CODECS,
     REFERENCE_SOURCE,
     Codec,
     CodecError,
+    best_codec,
     data_reference_rows,
     file_bits_per_dim,
     histogram_entropy_bits_per_dim,
@@ -151,6 +153,43 @@ def test_jpeg_xl_beats_png_on_smooth_images():
     images = smooth_images(8, 3, seed=3)
     jpeg_xl, png = (file_bits_per_dim(images, c) for c in ["JPEG XL lossless, per image", "PNG (optimised), per image"])
     assert (jpeg_xl < png).all() and jpeg_xl.mean() < 0.85 * png.mean()
+
+
+def test_the_best_codec_is_the_lowest_codec_row_not_the_entropy():
+    table = pd.DataFrame(
+        {
+            "model": ["hybrid", *CODECS, "per-channel histogram entropy", "PixelCNN++"],
+            "test_bpd": [1.0, 3.9, 3.3, 3.8, 3.0, 0.5, 2.92],
+            "source": ["this workflow", *[REFERENCE_SOURCE] * 5, "published (other data)"],
+        }
+    )
+    assert best_codec(table)["model"] == "JPEG XL lossless, per image" and best_codec(table)["test_bpd"] == 3.0
+    assert best_codec(table[~table["model"].str.startswith("JPEG XL")])["model"] == "WebP lossless, per image"
+    assert best_codec(table[table["source"] != REFERENCE_SOURCE]) is None
+
+
+def test_the_bits_per_dim_figure_draws_the_best_codec_as_a_labelled_line(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
+    images = smooth_images(6, 3, seed=5)
+    references = reference_rows(images)
+    metrics = pd.DataFrame([{"model": "hybrid", "prior": "rbm", "pretraining": "stages 1+2", "test_ll": -4000.0,
+                             "test_ll_se": 10.0, "test_bpd": 2.5, "test_bpd_se": 0.07, "test_bpd_low": 2.3,
+                             "test_bpd_high": 2.7, "K": 10, "n_test": 6}])  # fmt: skip
+    write_results(metrics, tmp_path, "8bit", references)
+    best = references.loc[references["test_bpd"][: len(CODECS)].idxmin()]
+    ax = figures[0].axes[0]
+    lines = [line for line in ax.get_lines() if line.get_label().startswith("best lossless codec")]
+    assert (
+        len(lines) == 1
+        and best["model"] in lines[0].get_label()
+        and f"({best['test_bpd']:.3f})" in lines[0].get_label()
+    )
+    np.testing.assert_allclose(lines[0].get_xdata(), best["test_bpd"])
+    assert lines[0].get_label() in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "bits per dimension" in ax.get_xlabel()
+    write_results(metrics, tmp_path, "8bit")  # no reference rows: no codec line
+    assert not [line for line in figures[1].axes[0].get_lines() if "codec" in line.get_label()]
 
 
 def test_histogram_entropy_of_uniform_bytes_is_eight_bits_and_of_two_values_one():

@@ -137,6 +137,13 @@ def reference_rows(images: np.ndarray, blocks: np.ndarray | None = None) -> pd.D
     return pd.DataFrame(rows).assign(n_test=len(images), source=REFERENCE_SOURCE)
 
 
+def best_codec(table: pd.DataFrame) -> pd.Series | None:
+    """The row of table with the lowest test bits/dim among the codecs' reference rows (not the entropy, which no
+    file reaches); None where the table has none."""
+    codecs = table[(table["source"] == REFERENCE_SOURCE) & table["model"].isin(list(CODECS))]
+    return None if codecs.empty else codecs.loc[codecs["test_bpd"].idxmin()]
+
+
 def data_reference_rows(data_path: str | Path) -> pd.DataFrame:
     """reference_rows of the test images of an 8-bit data file written by the data stage, clustered by their blocks
     where it records them."""

@@ -152,8 +152,8 @@ def write_results(
     metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary", references: pd.DataFrame | None = None
 ) -> None:
     """results.csv (every number), results.md (formatted, with a note) and results.png (each model's test figure
-    with its interval, published figures as reference lines) into out_dir; `references` (codecs on the same
-    test images) join the table as rows marked 'reference: not a model'."""
+    with its interval, published figures and the best codec as reference lines) into out_dir; `references`
+    (codecs on the same test images) join the table as rows marked 'reference: not a model'."""
     k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
     n_seeds = int(metrics["n_seeds"].max()) if "n_seeds" in metrics else 1
     runs = (
@@ -200,10 +200,12 @@ def write_results(
             + "; ".join(codec.settings for codec in codecs.CODECS.values())
             + f"; with {codecs.codec_libraries()}. Each image is its own file, headers included (8 * bytes / dims), "
             "and every file was decoded back and checked bit for bit against its image. The last such row is the "
-            "entropy of each channel's value histogram over the test images."
+            "entropy of each channel's value histogram over the test images. The figure marks the best codec as a "
+            "green line."
         )
     (out_dir / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
-    plots.plot_results(table.assign(label=table.apply(model_label, axis=1)), key, out_dir / "results.png", title)
+    labelled = table.assign(label=table.apply(model_label, axis=1))
+    plots.plot_results(labelled, key, out_dir / "results.png", title, codecs.best_codec(table))
 
 
 def ablation_panels(
