@@ -25,9 +25,9 @@ LAYERS = {
     ),
     "model core": (
         {"rbm", "sampling", "contrastive", "enumeration", "ais", "ais_diagnostics", "parallel", "softplus", "priors",
-         "priors.base", "priors.log_z", "priors.rbm_prior", "priors.factorised", "priors.gaussian", "networks",
-         "pixelcnn", "convnets", "likelihoods", "estimators", "models", "rbm_stack", "checkpoints", "inputs",
-         "importance",
+         "priors.base", "priors.log_z", "priors.rbm_prior", "priors.factorised", "priors.gaussian", "priors.no_code",
+         "networks", "pixelcnn", "convnets", "likelihoods", "estimators", "models", "rbm_stack", "checkpoints",
+         "inputs", "importance",
          "datasets.mnist", "datasets.cifar10"},
         {"configuration"},
     ),

@@ -61,7 +61,12 @@ def reparam_surrogate(log_w: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     return iwae_bound(log_w).mean()
 
 
-ESTIMATORS = {"vimco": vimco_surrogate, "rws": rws_surrogate, "reparam": reparam_surrogate}
+def exact_surrogate(log_w: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Maximum likelihood: without a code, log_w (batch, 1) is log p(x) itself."""
+    return log_w[:, 0].mean()
+
+
+ESTIMATORS = {"vimco": vimco_surrogate, "rws": rws_surrogate, "reparam": reparam_surrogate, "exact": exact_surrogate}
 
 
 def pcd_negative_phase(

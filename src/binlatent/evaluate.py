@@ -38,7 +38,7 @@ def evaluate_model(
     config['evaluate'] as `cfg`: K samples from q, AIS's schedule and runs from codes of the training
     images, RAISE, and exact enumeration up to cfg['exact_max_units']; standard errors clustered by `blocks` (each
     test image's block of a photograph) where given."""
-    k = cfg["K"] if model.spec.K else 0  # a pixel RBM samples no codes
+    k = model.spec.evaluation_k(cfg["K"])
     result = model.log_likelihood(
         x_test, k, x_train, cfg["ais"], cfg["raise"], cfg["exact_max_units"], generator=generator
     )
@@ -62,6 +62,10 @@ def likelihood_metrics(
     log_z: LogZ = result.log_z
     metrics["test_ll"] = ll - log_z.value
     metrics["test_ll_low"], metrics["test_ll_high"] = interval(ll - log_z.value, se, minus=[log_z.band])
+    if result.quadrupled is not None:  # how far quadrupling K moves the estimate: paired, the 4K include the K
+        metrics["test_ll_4K"] = float(result.quadrupled.mean()) - log_z.value
+        metrics["k_shift"], metrics["k_shift_se"] = mean_and_se(result.quadrupled - result.unnormalised, blocks)
+        arrays["per_image_unnormalised_ll_4K"] = result.quadrupled
     if log_z.method == "normalised":
         metrics["log_z"] = 0.0
         return metrics, arrays
@@ -120,6 +124,8 @@ def add_bits_per_dim(metrics: dict[str, float], n_dims: int) -> None:
             metrics[f"{name}_se"] = metrics[f"{key}_se"] * scale
     metrics["test_bpd_low"] = -metrics["test_ll_high"] * scale
     metrics["test_bpd_high"] = -metrics["test_ll_low"] * scale
+    if "k_shift" in metrics:
+        metrics["k_shift_bpd"], metrics["k_shift_bpd_se"] = -metrics["k_shift"] * scale, metrics["k_shift_se"] * scale
 
 
 def ais_arrays(result: AISResult, prefix: str) -> dict[str, np.ndarray]:

@@ -71,7 +71,8 @@ class JointTraining:
         the same draws every epoch. The caller applies the average of the weights where there is one."""
         generator = validation_generator(self.generator)
         log_z = self.model.log_z(x_train, LogZSettings.per_epoch(self.cfg["valid_ais"]), generator).value
-        bound = self.model.unnormalised_log_likelihood(x_valid, self.cfg["valid_K"], generator).mean()
+        k = self.model.spec.evaluation_k(self.cfg["valid_K"])
+        bound = self.model.unnormalised_log_likelihood(x_valid, k, generator).mean()
         return float(bound) - log_z, log_z
 
 

@@ -11,6 +11,7 @@ band), `sample(n)`, `reconstruct(x)`, and a checkpoint that rebuilds the model w
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,11 +50,15 @@ class LogLikelihood:
 
     `conservative`, where computed, is RAISE: per image a stochastic lower bound on the log-likelihood of the
     model whose prior is the annealing model (not the RBM), which approaches the RBM prior's as the schedule
-    lengthens; keyed by `conservative_estimates`' labels ('' at K codes, '_4K', '_long')."""
+    lengthens; keyed by `conservative_estimates`' labels ('' at K codes, '_4K', '_long').
+
+    `quadrupled`, for a model that samples codes, is the unnormalised estimate at 4K importance samples, the K of
+    the main figure among them: how far the estimate moves when K is quadrupled."""
 
     unnormalised: np.ndarray  # (n,) float64
     log_z: LogZ
     conservative: dict[str, np.ndarray] | None = None  # label -> (n,) float64
+    quadrupled: np.ndarray | None = None  # (n,) float64
 
     @property
     def per_image(self) -> np.ndarray:
@@ -160,14 +165,26 @@ class GenerativeModel(nn.Module):
         x, x_base = inputs.log_likelihood_arguments(self, x, K, x_base, ais, conservative, exact_up_to)
         progress.log_likelihood_plan(len(x), K, bool(self.spec.K), self.prior.normalised, ais, conservative)
         if self.prior.normalised:
-            return LogLikelihood(self.unnormalised_log_likelihood(x, K, generator), LogZ.normalised())
+            unnormalised = self.unnormalised_log_likelihood(x, K, generator)
+            return LogLikelihood(unnormalised, LogZ.normalised(), None, self.quadrupled(x, K, unnormalised, generator))
         codes = self.posterior_codes(x if x_base is None else x_base, generator)
         lower, plain = None, {}
         if conservative is not None:
             lower, plain = self.conservative_estimates(x, codes, conservative["K"], conservative, generator)
         unnormalised = plain[K] if K in plain else self.unnormalised_log_likelihood(x, K, generator)
+        quadrupled = plain[4 * K] if 4 * K in plain else self.quadrupled(x, K, unnormalised, generator)
         log_z = self.prior.log_z(lambda: codes, LogZSettings.evaluation(ais, exact_up_to), generator)
-        return LogLikelihood(unnormalised, log_z, lower)
+        return LogLikelihood(unnormalised, log_z, lower, quadrupled)
+
+    def quadrupled(
+        self, x: torch.Tensor, k: int, unnormalised: np.ndarray, generator=None
+    ) -> np.ndarray | None:
+        """The unnormalised estimate at 4K importance samples: the K already scored (`unnormalised`) and 3K more;
+        None for a model that samples no codes (its estimate is exact, or has no K)."""
+        if not self.spec.has_code:
+            return None
+        more = self.unnormalised_log_likelihood(x, 3 * k, generator)
+        return np.logaddexp(unnormalised + math.log(k), more + math.log(3 * k)) - math.log(4 * k)
 
     def _as_tensor(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         return inputs.images(x, self.image, "x", self.device)
@@ -268,9 +285,10 @@ class HybridModel(GenerativeModel):
         return self.decoder.mean(self.prior_sample(n, gibbs_steps, generator, x_base, ais))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's `mean` at the most probable code of each image (E[x|z], or one draw from p(x|z))."""
-        return self.decoder.mean(self.encoder.code(self._as_tensor(x)))
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The decoder's `mean` at the most probable code of each image (E[x|z], or one draw from p(x|z)); None for
+        a model without a code."""
+        return self.decoder.mean(self.encoder.code(self._as_tensor(x))) if self.spec.has_code else None
 
 
 class PixelRBM(GenerativeModel):

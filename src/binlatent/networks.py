@@ -102,6 +102,30 @@ class GaussianEncoder(nn.Module):
         return self(x)[0]
 
 
+class LearnedConstant(nn.Module):
+    """The decoder network of a model without a code: `size` learned outputs, the same for every (empty) code."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(size))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(*z.shape[:-1], -1)
+
+
+class NoCode(nn.Module):
+    """q(z|x) of a model without a code (prior none): the empty code, with probability one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(len(x), 0)
+
+    def sample(self, x: torch.Tensor, k: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """K empty codes per image and their log q = 0: shapes (batch, K, 0) and (batch, K)."""
+        return x.new_zeros(len(x), k, 0), x.new_zeros(len(x), k)
+
+    code = code_mean = forward
+
+
 class Decoder(nn.Module):
     """p(x|z): the likelihood's parameters from a network (..., n_latent) -> (..., n_outputs)."""
 
@@ -165,29 +189,40 @@ def autoregressive_decoder(
                                  image.max_value)  # fmt: skip
 
 
+def code_networks(
+    image: ImageFormat, network: Mapping[str, Any], n_code: int, per_position: int
+) -> tuple[nn.Module, nn.Module]:
+    """The encoder's network (images -> n_code outputs) and the decoder's (z -> per_position outputs per pixel
+    position): MLPs, or residual convolutional networks (network['kind'] conv), the decoder's mirroring the
+    encoder's."""
+    n_latent = network["n_latent"]
+    if network["kind"] == "conv":
+        channels, blocks = network["channels"], network["res_blocks"]
+        encoder_net = ConvEncoderNet(image.shape, channels, blocks, n_code, image.max_value)
+        return encoder_net, ConvDecoderNet(n_latent, image.shape, channels, blocks, per_position)
+    hidden, activation = list(network["hidden"]), network["activation"]
+    encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
+    if image.pixels == "8bit":
+        encoder_net = nn.Sequential(Rescale(1 / image.max_value), encoder_net)
+    n_positions = math.prod(image.shape[:2])
+    return encoder_net, mlp([n_latent, *hidden[::-1], n_positions * per_position], activation)
+
+
 def build_networks(
     image: ImageFormat, network: Mapping[str, Any], gaussian: bool = False
 ) -> tuple[Encoder | GaussianEncoder, Decoder | AutoregressiveDecoder]:
-    """Encoder (Bernoulli, or Gaussian for continuous latents) and decoder from config['network']: the encoder's
-    network mirrored (network['decoder'] 'mirrored', pixels independent given z), or that network's per-pixel maps
-    of z conditioning a gated PixelCNN ('autoregressive')."""
+    """Encoder (Bernoulli, or Gaussian for continuous latents; none for network['n_latent'] 0, a model without a
+    code) and decoder from config['network']: the encoder's network mirrored (network['decoder'] 'mirrored', pixels
+    independent given z), or that network's per-pixel maps of z conditioning a gated PixelCNN ('autoregressive')."""
     likelihood = likelihood_for(image, network)
     autoregressive = network["decoder"] == "autoregressive"
     per_position = network["pixelcnn"]["channels"] if autoregressive else likelihood.per_position
     n_latent = network["n_latent"]
-    n_code = 2 * n_latent if gaussian else n_latent
-    if network["kind"] == "conv":
-        channels, blocks = network["channels"], network["res_blocks"]
-        encoder_net: nn.Module = ConvEncoderNet(image.shape, channels, blocks, n_code, image.max_value)
-        decoder_net: nn.Module = ConvDecoderNet(n_latent, image.shape, channels, blocks, per_position)
+    if not n_latent:  # no code: the decoder alone, its inputs from the code learned constants
+        encoder, decoder_net = NoCode(), LearnedConstant(math.prod(image.shape[:2]) * per_position)
     else:
-        hidden, activation = list(network["hidden"]), network["activation"]
-        encoder_net = mlp([image.n_pixels, *hidden, n_code], activation)
-        if image.pixels == "8bit":
-            encoder_net = nn.Sequential(Rescale(1 / image.max_value), encoder_net)
-        n_positions = math.prod(image.shape[:2])
-        decoder_net = mlp([n_latent, *hidden[::-1], n_positions * per_position], activation)
-    encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
+        encoder_net, decoder_net = code_networks(image, network, 2 * n_latent if gaussian else n_latent, per_position)
+        encoder = GaussianEncoder(encoder_net) if gaussian else Encoder(encoder_net)
     if autoregressive:
         return encoder, autoregressive_decoder(decoder_net, image, network, likelihood)
     return encoder, Decoder(decoder_net, likelihood)

@@ -268,7 +268,7 @@ def evaluate(cfg: Config, *, data: str, checkpoint: str, evaluation: str, metric
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
-    if spec.K:  # a model with a code: how much it carries
+    if spec.has_code:  # how much the code carries
         row["code_nats"], row["code_nats_se"] = code_nats(
             model, x["test"], row["log_z"], generator=generator, blocks=blocks
         )

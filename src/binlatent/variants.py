@@ -40,11 +40,11 @@ class ModelSpec:
     """One model of the run, with every choice resolved against the config's defaults."""
 
     name: str
-    prior: str  # rbm | factorised | gaussian | pixels
+    prior: str  # rbm | factorised | gaussian | none (no code: the decoder alone) | pixels
     stage1: bool  # starts from the stage-one autoencoder
     stage2: bool  # starts from the stage-two RBM (rbm prior only)
-    estimator: str  # encoder gradient: vimco | rws, or reparam for Gaussian latents; empty for the pixel RBM
-    K: int  # importance samples per image in training; 0 for the pixel RBM
+    estimator: str  # encoder gradient: vimco | rws, reparam for Gaussian latents, exact without a code; '' pixel RBM
+    K: int  # importance samples per image in training; 1 without a code (exact), 0 for the pixel RBM
     rbm_hidden: int  # hidden units of the RBM (prior or pixel RBM), the first of a deep prior; 0 when there is none
     lr: float  # fine-tuning step of the encoder and decoder; 0 for the pixel RBM (trained by config['pixel_rbm'])
     prior_upper: tuple[int, ...] = ()  # hidden units of the RBMs stacked above the first (a deep prior)
@@ -67,6 +67,16 @@ class ModelSpec:
     def decoder(self) -> str:
         """p(x|z): mirrored | autoregressive (a gated PixelCNN); '' for the pixel RBM, which has none."""
         return self.network["decoder"] if self.network is not None else ""
+
+    @property
+    def has_code(self) -> bool:
+        """Whether the model has a latent code (an encoder and a prior over it) to sample and score."""
+        return self.prior not in ("none", "pixels")
+
+    def evaluation_k(self, k: int) -> int:
+        """The importance samples per image of an evaluation at `k`: `k` for a model with a code; one for a model
+        without (its log-likelihood is exact); none for the pixel RBM."""
+        return k if self.has_code else min(self.K, k)
 
     @property
     def prior_layers(self) -> tuple[int, ...]:
@@ -116,13 +126,13 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
         raise ModelSpecError(f"{where}: stage1 pretraining needs a binary code (prior rbm or factorised), not {prior}")
     if stage2 and (prior != "rbm" or not stage1):
         raise ModelSpecError(f"{where}: stage2 fits an RBM prior to stage-one codes; it needs prior rbm and stage1")
-    if prior == "pixels" and ("estimator" in raw or "K" in raw):
-        raise ModelSpecError(f"{where}: an RBM on pixels samples no codes; remove 'estimator' and 'K'")
-    fixed_estimators = {"gaussian": "reparam", "pixels": ""}
+    if prior in ("pixels", "none") and ("estimator" in raw or "K" in raw):
+        raise ModelSpecError(f"{where}: a model without a code samples none; remove 'estimator' and 'K'")
+    fixed_estimators = {"gaussian": "reparam", "none": "exact", "pixels": ""}
     estimator = fixed_estimators.get(prior, raw.get("estimator", config["finetune"]["estimator"]))
     if prior == "gaussian" and raw.get("estimator", "reparam") != "reparam":
         raise ModelSpecError(f"{where}: Gaussian latents train by reparameterisation; remove 'estimator'")
-    K = 0 if prior == "pixels" else int(raw.get("K", config["finetune"]["K"]))
+    K = {"pixels": 0, "none": 1}.get(prior, int(raw.get("K", config["finetune"]["K"])))
     if estimator == "vimco" and K < 2:
         raise ModelSpecError(f"{where}: VIMCO needs K >= 2 importance samples, got {K}")
     default_hidden = {"rbm": config["prior"]["n_hidden"], "pixels": config["pixel_rbm"]["n_hidden"]}
@@ -148,6 +158,8 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
     if prior != "pixels" and decoder not in DECODERS:
         raise ModelSpecError(f"{where}: decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
     network = None if prior == "pixels" else {**config["network"], "decoder": decoder}
+    if prior == "none":  # the decoder alone: its maps of the code are learned constants
+        network["n_latent"] = 0
     rbm_hidden = layers[0] if layers else 0
     epochs = None if prior == "pixels" else finetune_epochs(config, stage1)
     return ModelSpec(

@@ -1,5 +1,6 @@
 """Priors over the code z, behind one interface (`Prior`, binlatent.priors.base): an RBM prior of any depth (one
-RBM, or a stack of RBMs used as a deep belief net), the factorised Bernoulli prior and the Gaussian, each a class
+RBM, or a stack of RBMs used as a deep belief net), the factorised Bernoulli prior, the Gaussian, and the prior of
+a model without a code (the empty code, with probability one), each a class
 registered by its kind in PRIORS. A prior is rebuilt from its kind and sizes (`build_prior`): a new prior is one new
 class added to PRIORS, and no caller asks which class a prior is.
 
@@ -15,6 +16,7 @@ from binlatent.priors.base import Prior
 from binlatent.priors.factorised import FactorisedPrior
 from binlatent.priors.gaussian import GaussianPrior
 from binlatent.priors.log_z import LogZ, LogZSettings, enumerable, rbm_log_z
+from binlatent.priors.no_code import NoCodePrior
 from binlatent.priors.rbm_prior import RBMPrior, chain_starts
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "GaussianPrior",
     "LogZ",
     "LogZSettings",
+    "NoCodePrior",
     "Prior",
     "RBMPrior",
     "build_prior",
@@ -31,7 +34,7 @@ __all__ = [
     "rbm_log_z",
 ]
 
-PRIORS: dict[str, type[Prior]] = {p.kind: p for p in (RBMPrior, FactorisedPrior, GaussianPrior)}
+PRIORS: dict[str, type[Prior]] = {p.kind: p for p in (RBMPrior, FactorisedPrior, GaussianPrior, NoCodePrior)}
 
 
 def build_prior(kind: str, n_latent: int, n_hidden: Sequence[int] = ()) -> Prior:
