@@ -25,7 +25,8 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/tuning.smk"
 
 
+# Every file of every job of the run: a deleted or failed artifact is made again, with everything downstream of it.
 rule all:
     default_target: True
     input:
-        final_targets(),
+        PLAN.targets(),

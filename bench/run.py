@@ -42,8 +42,9 @@ from peers import rbms_ais, rbms_epoch_runner, rbms_import_error, sklearn_epoch_
 from stage_bounds import matmul_replay_runner, on_threads, recorded_products, stage_tasks  # noqa: E402
 
 from binlatent.ais import ais_log_z  # noqa: E402
+from binlatent.contrastive import PCDState, contrastive_step  # noqa: E402
 from binlatent.paths import Layout  # noqa: E402
-from binlatent.rbm import RBM, PCDState, contrastive_step  # noqa: E402
+from binlatent.rbm import RBM  # noqa: E402
 from binlatent.training import select_device  # noqa: E402
 
 SEED = 0

@@ -21,8 +21,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from binlatent.evaluate import evaluate_model
 from binlatent.finetune import JointTraining
+from binlatent.image import ImageFormat
 from binlatent.models import build_model, model_arguments
-from binlatent.networks import ImageFormat, build_networks
+from binlatent.networks import build_networks
+from binlatent.plan import resource
 from binlatent.pretrain import autoencoder_epoch
 from binlatent.training import ParameterAverage, adamw
 from binlatent.variants import finetune_config, model_specs
@@ -115,11 +117,6 @@ def on_threads(threads: int, fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def rule_threads(config: Mapping[str, Any], rule: str) -> int:
-    """The threads config['resources'] gives a rule."""
-    return config["resources"].get(rule, {}).get("threads", config["resources"]["default"]["threads"])
-
-
 @dataclass(frozen=True)
 class StageWork:
     """A stage's work on the default sizes, a small warm-up of it, and the torch threads both run on."""
@@ -146,7 +143,7 @@ def stage_tasks(seed: int, threads: int | None = None, device: torch.device = CP
         return autoencoder_epoch(encoder, decoder, optimiser, average, images, stage1, g)
 
     spec = model_specs(config)["hybrid"]
-    model = build_model(model_arguments(spec, IMAGE, config["network"])).to(device)
+    model = build_model(model_arguments(spec, IMAGE)).to(device)
     training = JointTraining(model, finetune_config(config["finetune"], spec), g)
     small_raise = {**config["evaluate"]["raise"], "K": 2, "schedule": [[1.0, 20]], "long_schedule": [[1.0, 40]]}
     small_eval = {**config["evaluate"], "K": 10, "ais": {"runs": 10, "schedule": [[1.0, 50]]}, "raise": small_raise}
@@ -160,7 +157,7 @@ def stage_tasks(seed: int, threads: int | None = None, device: torch.device = CP
         "finetune_valid": ("finetune", lambda: training.validation(x["train"], x["valid"]), lambda: None),
         "evaluate": ("evaluate", evaluation, lambda: evaluation(small_eval, x["test"][:100])),
     }
-    chosen = {name: threads or rule_threads(config, rule) for name, (rule, _, _) in tasks.items()}
+    chosen = {name: threads or resource(config, rule, "threads") for name, (rule, _, _) in tasks.items()}
     return {
         name: StageWork(on_threads(chosen[name], fn), on_threads(chosen[name], warmup), chosen[name])
         for name, (_, fn, warmup) in tasks.items()

@@ -48,7 +48,7 @@ def random_rbm(n_visible: int, n_hidden: int, scale: float, seed: int) -> RBM:
 
 def brute_force_log_z(rbm: RBM) -> float:
     """log Z summing the energy over every joint (v, h) state: independent of the free-energy code."""
-    from binlatent.rbm import all_binary_states
+    from binlatent.enumeration import all_binary_states
 
     v = all_binary_states(rbm.n_visible, 0, 2**rbm.n_visible)
     h = all_binary_states(rbm.n_hidden, 0, 2**rbm.n_hidden)

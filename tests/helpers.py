@@ -3,6 +3,7 @@ tiny datasets in the real formats of MNIST, CIFAR-10 and MNIST's fixed binarisat
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import struct
 import subprocess
@@ -13,7 +14,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from binlatent.image import ImageFormat
+from binlatent.variants import ModelSpec
+
 REPO = Path(__file__).resolve().parents[1]
+SMALL_NETWORK = {  # a complete network section, small: what a spec of a model with a code carries
+    "kind": "mlp",
+    "n_latent": 6,
+    "hidden": [8],
+    "activation": "tanh",
+    "channels": [4, 8],
+    "res_blocks": 1,
+    "mixture": 2,
+    "decoder": "mirrored",
+    "pixelcnn": {"layers": 1, "channels": 4, "kernel": 3, "border": False},
+}
 # config['models'] of the smoke run
 SMOKE_MODELS = ["hybrid", "hybrid_deep", "factorised", "hybrid_scratch", "iwae", "rbm_pixels"]
 WALL_TIMES = ["train_seconds", "eval_seconds"]  # the metrics' columns that differ between identical runs
@@ -38,6 +53,18 @@ def planned_jobs(out: Path, *configfiles: Path | str) -> set[str]:
 def metrics(out: Path, model: str) -> pd.DataFrame:
     """A model's metrics.csv from the run in `out`, without its wall times."""
     return pd.read_csv(out / model / "metrics.csv").drop(columns=WALL_TIMES)
+
+
+def with_network(spec: ModelSpec, network: dict[str, Any]) -> ModelSpec:
+    """`spec` with SMALL_NETWORK's settings overridden by `network`."""
+    return dataclasses.replace(spec, network={**SMALL_NETWORK, **network})
+
+
+def built_model(spec: ModelSpec, image: ImageFormat, network: dict[str, Any] | None = None):
+    """An untrained model of `spec` for `image`, its networks SMALL_NETWORK's overridden by `network` where given."""
+    from binlatent.models import build_model, model_arguments
+
+    return build_model(model_arguments(spec if network is None else with_network(spec, network), image))
 
 
 def validated_config(**keys: Any) -> dict[str, Any]:

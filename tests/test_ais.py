@@ -9,7 +9,9 @@ import torch
 from conftest import random_rbm
 
 from binlatent.ais import ais_log_z, ais_samples, beta_schedule, log_mean_exp_band, raise_log_prob
-from binlatent.rbm import RBM, PCDState, contrastive_step, exact_log_z, exact_visible_distribution
+from binlatent.contrastive import PCDState, contrastive_step
+from binlatent.enumeration import exact_log_z, exact_visible_distribution
+from binlatent.rbm import RBM
 
 SCHEDULE = [[0.5, 500], [0.9, 2000], [1.0, 3000]]
 

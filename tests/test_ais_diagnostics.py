@@ -11,8 +11,9 @@ from conftest import random_rbm
 
 from binlatent.ais import AISResult, effective_sample_size
 from binlatent.ais_diagnostics import assess, checked_ais_log_z, halved_schedule, known_state_bound
+from binlatent.enumeration import exact_log_z
 from binlatent.priors import LogZ, LogZSettings, rbm_log_z
-from binlatent.rbm import exact_log_z
+from binlatent.stats import Band
 
 SHORT, WELL_ANNEALED = [[1.0, 10]], [[0.5, 500], [0.9, 1000], [1.0, 1500]]
 
@@ -63,9 +64,10 @@ def test_evaluation_log_z_carries_the_check_and_an_interval_widened_by_the_diffe
     log_z = rbm_log_z(rbm, data, LogZSettings.evaluation({"runs": 50, "schedule": SHORT}), torch.Generator())
     assert log_z.check is not None and log_z.check.n_runs == 50
     spread = abs(log_z.check.difference)
-    assert log_z.interval == pytest.approx((log_z.low - spread, log_z.high + spread))
+    assert (log_z.band.low, log_z.band.high) == pytest.approx((log_z.low - spread, log_z.high + spread))
+    assert log_z.band.value == log_z.value
     assert rbm_log_z(rbm, data, LogZSettings.per_epoch({"runs": 50, "schedule": SHORT})).check is None
-    assert LogZ.normalised().interval == (0.0, 0.0)
+    assert LogZ.normalised().band == Band.point(0.0)
 
 
 def test_an_estimate_below_a_data_code_s_free_energy_is_flagged(multimodal):

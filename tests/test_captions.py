@@ -8,14 +8,14 @@ from types import SimpleNamespace
 import jinja2
 import pytest
 import torch
-from helpers import REPO
+from helpers import REPO, SMALL_NETWORK, built_model
 
+from binlatent.image import ImageFormat
 from binlatent.models import build_model, model_arguments
-from binlatent.networks import ImageFormat
 from binlatent.plots import decoded_title
 from binlatent.variants import ModelSpec
 
-HYBRID = ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 4, 1e-3)
+HYBRID = ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 4, 1e-3, network=SMALL_NETWORK)
 PIXEL_RBM = ModelSpec("rbm_pixels", "pixels", False, False, "", 0, 4, 0.0)
 MEAN, DRAW = "E[x | z]", "one draw x ~ p(x | z) per code"
 IMAGES = {"binary": ((4, 4), "digits"), "8bit": ((4, 4, 3), "patches")}  # image shape, a dataset of that kind
@@ -29,7 +29,7 @@ def network(decoder: str) -> dict:
         "activation": "tanh",
         "mixture": 2,
         "decoder": decoder,
-        "pixelcnn": {"layers": 1, "channels": 4, "kernel": 3},
+        "pixelcnn": {"layers": 1, "channels": 4, "kernel": 3, "border": False},
     }
 
 
@@ -47,7 +47,7 @@ def caption(figure: str, decoder: str, dataset: str, models: dict | None = None)
 @pytest.mark.parametrize(("decoder", "shown", "not_shown"), [("mirrored", MEAN, DRAW), ("autoregressive", DRAW, MEAN)])
 def test_a_panel_is_titled_with_what_its_decoder_shows(pixels, decoder, shown, not_shown, generator):
     torch.manual_seed(0)
-    model = build_model(model_arguments(HYBRID, ImageFormat(IMAGES[pixels][0], pixels), network(decoder)))
+    model = built_model(HYBRID, ImageFormat(IMAGES[pixels][0], pixels), network(decoder))
     title = decoded_title("hybrid", model.shows)
     assert title.startswith("hybrid") and shown in title and not_shown not in title
     images = model.sample(3, gibbs_steps=1, generator=generator)

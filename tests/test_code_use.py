@@ -6,24 +6,32 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import SMALL_NETWORK, built_model
 
 from binlatent.finetune import train_on_bound
-from binlatent.models import HybridModel, build_model, model_arguments
-from binlatent.networks import ImageFormat
+from binlatent.image import ImageFormat
+from binlatent.models import HybridModel
 from binlatent.priors import LogZSettings
 from binlatent.rate import code_nats
 from binlatent.training import Checkpointer
 from binlatent.variants import ModelSpec, finetune_config
 
 SIDE, CLASSES, FLIP = 8, 16, 0.1  # 8x8 binary images: one of 16 random templates, each pixel flipped with p 0.1
-SPEC = ModelSpec("hybrid", "rbm", False, False, "vimco", 5, 4, 3e-3)  # 4 hidden units: log Z by enumeration
+SPEC = ModelSpec(
+    "hybrid", "rbm", False, False, "vimco", 5, 4, 3e-3, network=SMALL_NETWORK
+)  # 4 hidden units: log Z by enumeration
 NETWORK = {
     "kind": "mlp",
     "n_latent": 8,
     "hidden": [32],
     "activation": "tanh",
     "decoder": "autoregressive",
-    "pixelcnn": {"layers": 1, "channels": 8, "kernel": 3},  # a pixel reads 2 rows up and 1 column to each side
+    "pixelcnn": {
+        "layers": 1,
+        "channels": 8,
+        "kernel": 3,
+        "border": False,
+    },  # a pixel reads 2 rows up and 1 column to each side
 }
 FINETUNE = {
     "epochs": 40,
@@ -63,7 +71,7 @@ def trained_code_nats(code_reaches_decoder: bool, tmp_path) -> float:
     templates = (torch.rand(CLASSES, SIDE * SIDE, generator=data) < 0.5).float()
     x_train, x_valid = template_images(400, templates, data), template_images(100, templates, data)
     torch.manual_seed(1)
-    model: HybridModel = build_model(model_arguments(SPEC, ImageFormat((SIDE, SIDE), "binary"), NETWORK))
+    model: HybridModel = built_model(SPEC, ImageFormat((SIDE, SIDE), "binary"), NETWORK)
     if not code_reaches_decoder:
         for layer in model.decoder.pixelcnn.layers:  # the code's maps enter every gated layer through `code`
             torch.nn.init.zeros_(layer.code.weight)
@@ -72,8 +80,7 @@ def trained_code_nats(code_reaches_decoder: bool, tmp_path) -> float:
         model.prior.init_from_codes(model.encoder.code_mean(x_train))
     generator = torch.Generator().manual_seed(2)
     checkpointer = Checkpointer(tmp_path / "state.pt", FINETUNE["epochs"] + 1, None)
-    _, best = train_on_bound(model, x_train, x_valid, finetune_config(FINETUNE, SPEC), generator, checkpointer)
-    model.load_state_dict(best)
+    train_on_bound(model, x_train, x_valid, finetune_config(FINETUNE, SPEC), generator, checkpointer)  # the best epoch
     log_z = model.log_z(x_train, LogZSettings.per_epoch(FINETUNE["valid_ais"]), generator).value
     return code_nats(model, x_valid, log_z, generator=generator)[0]
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from binlatent.clustered import clustered_se, use_clustered_errors
 from binlatent.codecs import (
     CODECS,
     REFERENCE_SOURCE,
@@ -17,8 +16,12 @@ from binlatent.codecs import (
 )
 from binlatent.datasets import prepared_splits, split_blocks
 from binlatent.datasets.patches import BLOCK_SIDE, block_ids, patch_boxes, patches_dataset, photo_blocks
+from binlatent.evaluate import likelihood_metrics
 from binlatent.io import write_h5
+from binlatent.models import LogLikelihood
+from binlatent.priors import LogZ
 from binlatent.results import write_results
+from binlatent.stats import clustered_se
 
 RNG = np.random.default_rng(0)
 NOISE = RNG.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
@@ -76,12 +79,12 @@ def test_clustered_se_grows_with_correlation_within_blocks():
         clustered_se(y, np.zeros(500))
 
 
-def test_clustered_errors_replace_the_metrics_and_keep_the_iid_ones():
-    y = RNG.normal(size=40)
-    metrics = {"test_ll_se": 0.123}
-    use_clustered_errors(metrics, {"per_image_unnormalised_ll": y}, np.repeat(np.arange(8), 5))
-    assert metrics["test_ll_se_iid"] == 0.123 and metrics["se_clusters"] == 8
-    assert metrics["test_ll_se"] == clustered_se(y, np.repeat(np.arange(8), 5))
+def test_clustered_errors_are_the_metrics_and_their_intervals_and_the_iid_ones_are_kept():
+    y, blocks = RNG.normal(size=40), np.repeat(np.arange(8), 5)
+    metrics, _ = likelihood_metrics(LogLikelihood(y, LogZ.normalised()), 10, blocks)
+    assert metrics["test_ll_se_iid"] == y.std(ddof=1) / np.sqrt(40) and metrics["se_clusters"] == 8
+    assert metrics["test_ll_se"] == clustered_se(y, blocks)
+    assert metrics["test_ll_high"] - metrics["test_ll"] == pytest.approx(3 * clustered_se(y, blocks))
 
 
 def test_each_crop_lies_in_the_block_its_id_names():
@@ -106,7 +109,9 @@ def test_the_data_file_records_the_test_crops_blocks_and_the_table_shows_the_ref
                              "test_ll_se": 100.0, "test_bpd": 4.2, "test_bpd_se": 0.07, "test_bpd_low": 4.0,
                              "test_bpd_high": 4.4, "K": 10, "n_test": 30,
                              "se_clusters": len(np.unique(blocks))}])  # fmt: skip
-    write_results(metrics, tmp_path, "8bit", references)
+    write_results(
+        metrics, tmp_path / "results.csv", tmp_path / "results.md", tmp_path / "results.png", "8bit", references
+    )
     table = (tmp_path / "results.md").read_text()
     assert table.count(REFERENCE_SOURCE) == 3 + 1  # three rows and the note
     assert f"clustered by the {len(np.unique(blocks))} blocks" in table

@@ -12,9 +12,10 @@ import pytest
 from helpers import validated_config, write_binarized_mnist_amat, write_cifar10_batches, write_mnist_raw
 
 from binlatent import stages
-from binlatent.datasets import DataError, image_shape, load_dataset, load_splits, pixel_kind, prepared_splits
+from binlatent.datasets import DataError, image_shape, load_splits, pixel_kind, prepared_splits
 from binlatent.datasets.digits import digits_dataset
 from binlatent.datasets.file import file_dataset
+from binlatent.datasets.loaders import load_dataset
 from binlatent.datasets.mnist import FIXED_MNIST_URL
 from binlatent.datasets.patches import PATCHES_N_TRAIN, patch_boxes, patches_dataset, sample_photographs
 from binlatent.io import read_h5_attrs
@@ -73,7 +74,7 @@ def test_binarize_stage_writes_uint8_splits_with_provenance(tmp_path):
     write_user_file(path, rng.random((120, 64)), rng.random((30, 64)), rng.random((20, 64)))
     config = validated_config(dataset="file", data_path=str(path), seed=4, data={"n_valid": 10, "n_test": 10})
     out = tmp_path / "data.h5"
-    stages.binarize(config, str(out))
+    stages.binarize(config, data=str(out), threads=1)
     x = load_splits(out)
     assert {k: v.shape for k, v in x.items()} == {"train": (120, 64), "valid": (20, 64), "test": (30, 64)}
     attrs = read_h5_attrs(out)
@@ -219,7 +220,9 @@ def test_8bit_file_images_are_kept_exactly_by_the_binarize_stage(tmp_path):
     path = tmp_path / "colour.npz"
     np.savez(path, x_train=x_train, x_test=x_test)
     out = tmp_path / "data.h5"
-    stages.binarize(validated_config(dataset="file", data_path=str(path), seed=2, data={"n_valid": 8}), str(out))
+    stages.binarize(
+        validated_config(dataset="file", data_path=str(path), seed=2, data={"n_valid": 8}), data=str(out), threads=1
+    )
     assert pixel_kind(out) == "8bit" and image_shape(out) == (6, 5, 3)
     with h5py.File(out) as f:
         assert f["x_train"].dtype == np.uint8
@@ -287,7 +290,11 @@ def test_patches_are_8bit_colour_crops_of_the_photographs_fixed_by_the_seed():
 
 def test_binarize_stage_writes_patches_as_8bit_with_their_source(tmp_path):
     out = tmp_path / "patches.h5"
-    stages.binarize(validated_config(dataset="patches", data={"patch_size": 16, "n_valid": 50, "n_test": 80}), str(out))
+    stages.binarize(
+        validated_config(dataset="patches", data={"patch_size": 16, "n_valid": 50, "n_test": 80}),
+        data=str(out),
+        threads=1,
+    )
     attrs = read_h5_attrs(out)
     assert attrs["pixels"] == "8bit" and list(attrs["image_shape"]) == [16, 16, 3] and "china.jpg" in attrs["source"]
     x = load_splits(out)

@@ -1,5 +1,6 @@
-"""The deep (DBN) prior against exact enumeration on tiny stacks: its importance estimate of p*(z), the model's
-log p(x) estimate, its samples, the DBN variational bound of greedy training, and one layer being the RBM prior."""
+"""The RBM prior of several layers (a DBN) against exact enumeration on tiny stacks: its importance estimate of
+p*(z), the model's log p(x) estimate, its samples, the DBN variational bound of greedy training; and with one layer,
+the plain RBM's own numbers."""
 
 from __future__ import annotations
 
@@ -8,22 +9,25 @@ import math
 import pytest
 import torch
 from conftest import random_rbm
+from helpers import SMALL_NETWORK, built_model
 
-from binlatent.deep_prior import DeepRBMPrior, exact_log_prob, exact_variational_bound
+from binlatent.contrastive import PCDState, contrastive_step
+from binlatent.enumeration import all_binary_states, exact_log_z
 from binlatent.estimators import log_mean_exp
-from binlatent.models import HybridModel, build_model, model_arguments
-from binlatent.networks import ImageFormat
-from binlatent.priors import LogZSettings, RBMPrior
-from binlatent.rbm import RBM, PCDState, all_binary_states, contrastive_step, exact_log_z
+from binlatent.image import ImageFormat
+from binlatent.models import HybridModel
+from binlatent.priors import LogZSettings, RBMPrior, rbm_log_z
+from binlatent.priors.rbm_prior import exact_log_prob, exact_variational_bound
+from binlatent.rbm import RBM
 from binlatent.variants import ModelSpec
 
 SIZES = [8, 6, 5]  # z, h1, h2: every layer small enough to enumerate
 AIS = {"runs": 200, "schedule": [[0.5, 500], [1.0, 1500]]}
 
 
-def random_dbn(sizes: list[int], scale: float, seed: int) -> DeepRBMPrior:
+def random_dbn(sizes: list[int], scale: float, seed: int) -> RBMPrior:
     """A DBN of random RBMs (weights N(0, scale^2)), untied: recognition layers perturbed from the RBMs'."""
-    prior = DeepRBMPrior(sizes[0], sizes[1:])
+    prior = RBMPrior(sizes[0], sizes[1:])
     pairs = zip(sizes, sizes[1:], strict=False)
     prior.init_from_rbms([random_rbm(n, m, scale, seed + i) for i, (n, m) in enumerate(pairs)])
     g = torch.Generator().manual_seed(seed)
@@ -63,7 +67,7 @@ def test_samples_follow_the_exact_distribution(generator, start):
     prior = random_dbn(SIZES, 1.0, 2)
     codes = (torch.rand(500, SIZES[0], generator=generator) < 0.5).float()  # what AIS's base model is fitted to
     ais = {"runs_per_sample": 1, "schedule": [[1.0, 100]]} if start.startswith("AIS") else None
-    z = prior.sample(40000, gibbs_steps=100, generator=generator, base_codes=lambda: codes, ais=ais)
+    z = prior.sample(40000, gibbs_steps=100, generator=generator, codes=lambda: codes, ais=ais)
     index = (z * 2 ** torch.arange(SIZES[0])).sum(-1).long()
     empirical = torch.bincount(index, minlength=2 ** SIZES[0]).double() / len(z)
     exact = exact_log_prob(prior, all_codes(SIZES[0])).exp()
@@ -72,10 +76,10 @@ def test_samples_follow_the_exact_distribution(generator, start):
 
 def tiny_model(layers: list[int], seed: int) -> HybridModel:
     """A hybrid on 3x3 binary images with an 8-unit code and a DBN prior of random RBMs."""
-    spec = ModelSpec("deep", "rbm", True, True, "vimco", 5, layers[0], 1e-3, tuple(layers[1:]))
+    spec = ModelSpec("deep", "rbm", True, True, "vimco", 5, layers[0], 1e-3, tuple(layers[1:]), network=SMALL_NETWORK)
     network = {"kind": "mlp", "n_latent": SIZES[0], "hidden": [6], "activation": "tanh"}
     torch.manual_seed(seed)
-    model = build_model(model_arguments(spec, ImageFormat((3, 3), "binary"), network))
+    model = built_model(spec, ImageFormat((3, 3), "binary"), network)
     model.prior.load_state_dict(random_dbn([SIZES[0], *layers], 0.7, seed).state_dict())
     with torch.no_grad():  # q(z|x) near uniform: a proposal that covers every code
         model.encoder.net[-1].weight.mul_(0.1)
@@ -139,12 +143,12 @@ def test_greedy_second_layer_raises_the_variational_bound(generator):
     first = RBM(8, 6, generator=generator)
     first.init_from_data_marginals(z)
     train(first, z, 30, 0.05, generator)
-    one_layer = DeepRBMPrior(8, [6])
+    one_layer = RBMPrior(8, [6])
     one_layer.init_from_rbms([first])
     log_likelihood = float(exact_log_prob(one_layer, z).mean())
 
     second = transposed(first)
-    deep = DeepRBMPrior(8, [6, 8])
+    deep = RBMPrior(8, [6, 8])
     deep.init_from_rbms([first, second])
     assert float(exact_variational_bound(deep, z).mean()) == pytest.approx(log_likelihood, abs=1e-4)
 
@@ -156,22 +160,23 @@ def test_greedy_second_layer_raises_the_variational_bound(generator):
     assert float(exact_log_prob(deep, z).mean()) >= bound  # the bound bounds
 
 
-def test_one_layer_is_the_rbm_prior(generator):
-    """A one-layer stack gives the RBM prior's numbers exactly, and the workflow builds the RBM prior for it."""
+def test_one_layer_gives_the_rbms_own_numbers(generator):
+    """A one-layer RBM prior is the plain RBM prior exactly: p*(z) = exp(-F(z)) with no auxiliary sample, log Z the
+    RBM's, the base data the codes themselves; and a spec with one RBM builds a prior with no directed layers."""
     rbm = random_rbm(8, 6, 1.0, 4)
-    deep, plain = DeepRBMPrior(8, [6]), RBMPrior(8, 6)
-    deep.init_from_rbms([rbm])
-    plain.rbm.load_state_dict(rbm.state_dict())
+    prior = RBMPrior(8, [6])
+    prior.init_from_rbms([rbm])
     z = all_codes(8)
-    log_p, log_q, top = deep.importance_log_prob(z, generator)
-    torch.testing.assert_close(log_p, plain.unnormalised_log_prob(z), rtol=0, atol=0)
-    assert float(log_q.abs().max()) == 0 and torch.equal(top, z)
+    log_p, log_q, top = prior.importance_log_prob(z, generator)
+    torch.testing.assert_close(log_p, -rbm.free_energy(z), rtol=0, atol=0)
+    torch.testing.assert_close(prior.unnormalised_log_prob(z), -rbm.free_energy(z), rtol=0, atol=0)
+    assert float(log_q.abs().max()) == 0 and torch.equal(top, z) and torch.equal(prior.base_data(z), z)
     how = LogZSettings.evaluation(AIS)
     seeded = [torch.Generator().manual_seed(5) for _ in range(2)]
-    assert deep.log_z(lambda: z, how, seeded[0]).value == plain.log_z(lambda: z, how, seeded[1]).value
-    spec = ModelSpec("h", "rbm", True, True, "vimco", 5, 6, 1e-3)
-    network = {"kind": "mlp", "n_latent": 8, "hidden": [6], "activation": "tanh"}
-    assert model_arguments(spec, ImageFormat((3, 3), "binary"), network)["prior"]["kind"] == "rbm"
+    assert prior.log_z(lambda: z, how, seeded[0]).value == rbm_log_z(rbm, z, how, seeded[1]).value
+    spec = ModelSpec("h", "rbm", True, True, "vimco", 5, 6, 1e-3, network={**SMALL_NETWORK, "n_latent": 8})
+    built = built_model(spec, ImageFormat((3, 3), "binary")).prior
+    assert isinstance(built, RBMPrior) and built.n_layers == 1 and len(built.generative) == 0
 
 
 def test_directed_and_recognition_layers_get_gradients_from_the_bound(generator):

@@ -7,7 +7,9 @@ import math
 
 import pytest
 import torch
+from helpers import SMALL_NETWORK, built_model
 
+from binlatent.enumeration import all_binary_states
 from binlatent.estimators import (
     draw_by_weight,
     iwae_bound,
@@ -16,10 +18,9 @@ from binlatent.estimators import (
     vimco_baselines,
     vimco_surrogate,
 )
+from binlatent.image import ImageFormat
 from binlatent.likelihoods import bernoulli_log_prob
-from binlatent.models import HybridModel, build_model, model_arguments
-from binlatent.networks import ImageFormat
-from binlatent.rbm import all_binary_states
+from binlatent.models import HybridModel
 from binlatent.variants import ModelSpec
 
 NETWORK = {"kind": "mlp", "n_latent": 3, "hidden": [8], "activation": "tanh"}
@@ -27,8 +28,8 @@ NETWORK = {"kind": "mlp", "n_latent": 3, "hidden": [8], "activation": "tanh"}
 
 def tiny_model(seed: int = 0) -> HybridModel:
     torch.manual_seed(seed)
-    spec = ModelSpec("tiny", "factorised", False, False, "vimco", 2, 0, 1e-3)
-    model = build_model(model_arguments(spec, ImageFormat((5,), "binary"), NETWORK))
+    spec = ModelSpec("tiny", "factorised", False, False, "vimco", 2, 0, 1e-3, network=SMALL_NETWORK)
+    model = built_model(spec, ImageFormat((5,), "binary"), NETWORK)
     with torch.no_grad():
         model.prior.logits.copy_(torch.tensor([0.5, -1.0, 0.2]))
     return model

@@ -8,7 +8,8 @@ import traceback
 import pytest
 import torch
 
-from binlatent.io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_checkpoint, write_h5
+from binlatent.checkpoints import load_checkpoint, save_checkpoint
+from binlatent.io import atomic_path, read_h5, read_h5_attrs, write_h5
 
 
 def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):

@@ -7,12 +7,13 @@ import math
 
 import pytest
 import torch
+from helpers import SMALL_NETWORK, built_model
 
 from binlatent import networks
 from binlatent.convnets import ConvDecoderNet, ConvEncoderNet
+from binlatent.image import ImageFormat
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture
-from binlatent.models import build_model, model_arguments
-from binlatent.networks import Decoder, ImageFormat
+from binlatent.networks import Decoder
 from binlatent.variants import ModelSpec
 
 CONV = {"kind": "conv", "n_latent": 6, "channels": [4, 8], "res_blocks": 1, "mixture": 2}
@@ -98,8 +99,8 @@ def test_conv_networks_name_the_sizes_that_do_not_fit():
 def test_8bit_model_weights_are_finite_and_training_raises_the_bound(generator):
     torch.manual_seed(0)
     image = ImageFormat((8, 8, 3), "8bit")
-    spec = ModelSpec("tiny", "factorised", False, False, "vimco", 2, 0, 1e-3)
-    model = build_model(model_arguments(spec, image, CONV))
+    spec = ModelSpec("tiny", "factorised", False, False, "vimco", 2, 0, 1e-3, network=SMALL_NETWORK)
+    model = built_model(spec, image, CONV)
     base = torch.randint(0, 256, (1, 8, 8, 3), generator=generator).float()
     x = (base + torch.randint(-6, 7, (64, 8, 8, 3), generator=generator)).clamp(0, 255).reshape(64, -1)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)

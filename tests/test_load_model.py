@@ -11,19 +11,19 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from helpers import SMOKE_MODELS
+from helpers import SMALL_NETWORK, SMOKE_MODELS, built_model
 
 from binlatent import load_model
-from binlatent.models import build_model, model_arguments, save_model
-from binlatent.networks import ImageFormat
+from binlatent.image import ImageFormat
+from binlatent.models import save_model
 from binlatent.variants import ModelSpec
 
-NETWORK = {"kind": "mlp", "n_latent": 6, "hidden": [16], "activation": "tanh"}
+NETWORK = {**SMALL_NETWORK, "n_latent": 6, "hidden": [16]}
 IMAGE = ImageFormat((4, 4), "binary")
 SPECS = {
-    "rbm": ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 5, 1e-3),
-    "factorised": ModelSpec("factorised", "factorised", True, False, "vimco", 3, 0, 1e-3),
-    "gaussian": ModelSpec("iwae", "gaussian", False, False, "reparam", 3, 0, 1e-3),
+    "rbm": ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 5, 1e-3, network=NETWORK),
+    "factorised": ModelSpec("factorised", "factorised", True, False, "vimco", 3, 0, 1e-3, network=NETWORK),
+    "gaussian": ModelSpec("iwae", "gaussian", False, False, "reparam", 3, 0, 1e-3, network=NETWORK),
     "pixels": ModelSpec("rbm_pixels", "pixels", False, False, "", 0, 7, 0.0),
 }
 
@@ -31,7 +31,7 @@ SPECS = {
 @pytest.mark.parametrize("kind", list(SPECS))
 def test_a_checkpoint_rebuilds_its_model_without_the_config(kind, tmp_path, generator):
     torch.manual_seed(3)
-    model = build_model(model_arguments(SPECS[kind], IMAGE, NETWORK))
+    model = built_model(SPECS[kind], IMAGE)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=generator))  # weights unlike any fresh model's

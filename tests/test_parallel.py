@@ -9,8 +9,9 @@ import torch
 from conftest import random_rbm
 
 from binlatent.ais import ais_log_z
+from binlatent.contrastive import PCDState, contrastive_step
+from binlatent.enumeration import exact_log_z
 from binlatent.parallel import n_parts, run_parts, split
-from binlatent.rbm import PCDState, contrastive_step, exact_log_z
 
 
 def test_split_covers_the_range_in_near_equal_contiguous_slices():

@@ -7,11 +7,13 @@ import itertools
 
 import pytest
 import torch
+from helpers import SMALL_NETWORK, built_model
 
 from binlatent import load_model
+from binlatent.image import ImageFormat
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture
-from binlatent.models import build_model, model_arguments, save_model
-from binlatent.networks import ImageFormat, build_networks
+from binlatent.models import save_model
+from binlatent.networks import build_networks
 from binlatent.pixelcnn import AutoregressiveDecoder, GatedPixelCNN
 from binlatent.variants import ModelSpec
 
@@ -175,9 +177,9 @@ def test_bernoulli_pixel_samples_have_their_probabilities(generator):
 @pytest.mark.parametrize("border", [False, True])
 def test_a_checkpoint_rebuilds_the_autoregressive_decoder(tmp_path, border, generator):
     torch.manual_seed(6)
-    spec = ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 4, 1e-3)
+    spec = ModelSpec("hybrid", "rbm", True, True, "vimco", 3, 4, 1e-3, network=SMALL_NETWORK)
     image = ImageFormat((4, 4), "binary")
-    model = build_model(model_arguments(spec, image, network(border=border)))
+    model = built_model(spec, image, network(border=border))
     save_model(tmp_path / "model.pt", model, model.state_dict(), 1.0, {"seed": 1})
     torch.manual_seed(7)
     loaded = load_model(tmp_path / "model.pt")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import random_rbm
+from helpers import SMALL_NETWORK, built_model
 
 from binlatent.ais import beta_schedule, log_mean_exp_band, raise_log_prob
-from binlatent.models import HybridModel, build_model, model_arguments
-from binlatent.networks import ImageFormat
-from binlatent.rbm import RBM, all_binary_states, base_rate_biases, exact_log_z
+from binlatent.enumeration import all_binary_states, exact_log_z
+from binlatent.image import ImageFormat
+from binlatent.models import HybridModel
+from binlatent.rbm import RBM, base_rate_biases
 from binlatent.variants import ModelSpec
 
 
@@ -78,11 +80,11 @@ def test_the_annealing_model_and_raise_approach_the_rbm_as_the_schedule_grows(ti
 
 def tiny_hybrid(rbm: RBM) -> HybridModel:
     """A hybrid on 3x3 binary images whose RBM prior is `rbm`, with random networks."""
-    spec = ModelSpec("hybrid", "rbm", True, True, "vimco", 2, rbm.n_hidden, 1e-3)
+    spec = ModelSpec("hybrid", "rbm", True, True, "vimco", 2, rbm.n_hidden, 1e-3, network=SMALL_NETWORK)
     network = {"kind": "mlp", "n_latent": rbm.n_visible, "hidden": [6], "activation": "tanh"}
     torch.manual_seed(0)
-    model = build_model(model_arguments(spec, ImageFormat((3, 3), "binary"), network))
-    model.prior.rbm.load_state_dict(rbm.state_dict())
+    model = built_model(spec, ImageFormat((3, 3), "binary"), network)
+    model.prior.top.load_state_dict(rbm.state_dict())
     return model.eval()
 
 

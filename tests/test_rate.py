@@ -6,19 +6,19 @@ import math
 
 import pytest
 import torch
+from helpers import SMALL_NETWORK, built_model
 
-from binlatent.models import build_model, model_arguments
-from binlatent.networks import ImageFormat
+from binlatent.image import ImageFormat
 from binlatent.rate import code_nats
 from binlatent.variants import ModelSpec
 
-SPEC = ModelSpec("factorised", "factorised", True, False, "vimco", 3, 0, 1e-3)
+SPEC = ModelSpec("factorised", "factorised", True, False, "vimco", 3, 0, 1e-3, network=SMALL_NETWORK)
 NETWORK = {"kind": "mlp", "n_latent": 6, "hidden": [8], "activation": "tanh"}
 
 
 def model_with_code_logits(bias: torch.Tensor):
     """A factorised-prior model with uniform prior whose encoder gives every image the code logits `bias`."""
-    model = build_model(model_arguments(SPEC, ImageFormat((3, 3), "binary"), NETWORK))
+    model = built_model(SPEC, ImageFormat((3, 3), "binary"), NETWORK)
     with torch.no_grad():
         for p in model.prior.parameters():
             p.zero_()  # p(z_i = 1) = 1/2

@@ -9,21 +9,15 @@ import pytest
 import torch
 from conftest import brute_force_log_z, random_rbm
 
-from binlatent.rbm import (
-    RBM,
-    PCDState,
-    Uniforms,
-    contrastive_gradient,
-    contrastive_step,
-    exact_log_likelihood,
-    exact_log_z,
-    exact_visible_distribution,
-)
+from binlatent.contrastive import PCDState, contrastive_gradient, contrastive_step
+from binlatent.enumeration import exact_log_likelihood, exact_log_z, exact_visible_distribution
+from binlatent.rbm import RBM
+from binlatent.sampling import Uniforms
 
 
 def test_free_energy_matches_sum_over_hidden_states():
     rbm = random_rbm(5, 4, 1.0, seed=1)
-    from binlatent.rbm import all_binary_states
+    from binlatent.enumeration import all_binary_states
 
     v = all_binary_states(5, 0, 32).float()
     h = all_binary_states(4, 0, 16).float()

@@ -12,12 +12,14 @@ import yaml
 from conftest import random_rbm
 from helpers import planned_jobs, snakemake
 
-from binlatent.io import load_checkpoint
+from binlatent.checkpoints import load_checkpoint
+from binlatent.image import ImageFormat
 from binlatent.models import load_model
-from binlatent.networks import ImageFormat, build_networks
-from binlatent.rbm_stack import RBMStackError, stack_sizes, unroll
+from binlatent.networks import build_networks
+from binlatent.rbm_stack import unroll
+from binlatent.variants import RBMStackError, stack_sizes
 
-NETWORK = {"kind": "mlp", "n_latent": 4, "hidden": [6, 5], "activation": "tanh"}
+NETWORK = {"kind": "mlp", "n_latent": 4, "hidden": [6, 5], "activation": "tanh", "decoder": "mirrored"}
 IMAGE = ImageFormat((3, 3), "binary")
 
 
@@ -44,7 +46,11 @@ def test_unrolled_networks_compute_the_rbms_mean_field_passes(generator):
 def test_an_autoregressive_decoder_takes_the_stacks_hidden_layers_and_keeps_its_own_random_start(generator):
     """The same encoder as the mirrored decoder's; the MLP making the PixelCNN's maps of z computes the RBMs'
     downward passes down to the layer above the pixels; its last layer and the PixelCNN are untouched."""
-    network = {**NETWORK, "decoder": "autoregressive", "pixelcnn": {"layers": 1, "channels": 3, "kernel": 3}}
+    network = {
+        **NETWORK,
+        "decoder": "autoregressive",
+        "pixelcnn": {"layers": 1, "channels": 3, "kernel": 3, "border": False},
+    }
     sizes = stack_sizes(IMAGE, network)
     rbms = [random_rbm(n, m, 1.0, i) for i, (n, m) in enumerate(zip(sizes, sizes[1:], strict=False))]
     mirrored_encoder, _ = build_networks(IMAGE, NETWORK)
@@ -82,13 +88,16 @@ def test_a_two_layer_prior_is_one_job_per_layer_each_writing_its_codes(tmp_path)
     override = tmp_path / "deep.yaml"  # stage one from random weights: its layers in stage2/
     override.write_text(yaml.safe_dump({"stage1": {"init": "random"}, "prior": {"n_hidden": [16, 8]}}))
     jobs = planned_jobs(tmp_path / "out", override)
-    assert {j for j in jobs if j.startswith("pretrain_prior")} == {"pretrain_prior_h16", "pretrain_prior_h16-h8"}
+    assert {j for j in jobs if j.startswith("pretrain_prior")} == {
+        "pretrain_prior_random-mirrored_h16",
+        "pretrain_prior_random-mirrored_h16-h8",
+    }
     result = snakemake("-n", "--configfile", "configs/smoke.yaml", str(override), "--config",
                        f"outdir={tmp_path / 'out'}", "--summary")  # fmt: skip
     planned = result.stdout
     for layer in ("h16", "h16-h8"):
         for file in ("prior.pt", "codes.h5", "prior_curves.h5"):
-            assert f"stage2/{layer}/{file}" in planned
+            assert f"stage2/random-mirrored/{layer}/{file}" in planned
 
 
 @pytest.mark.workflow
@@ -99,7 +108,7 @@ def test_the_rbm_stack_jobs_come_before_stage_one(tmp_path):
     override.write_text(yaml.safe_dump({"stage1": {"init": "rbm_stack"}, "network": {"hidden": [32, 24]}}))
     jobs = planned_jobs(tmp_path / "out", override)
     assert {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_encoder_rbm3"} <= jobs
-    assert "pretrain_autoencoder-rbm_stack" in jobs and "pretrain_autoencoder" not in jobs
+    assert {j for j in jobs if j.startswith("pretrain_autoencoder")} == {"pretrain_autoencoder_rbm_stack-mirrored"}
     dag = snakemake("--dag", "--configfile", "configs/smoke.yaml", str(override), "--config",
                     f"outdir={tmp_path / 'out'}").stdout  # fmt: skip
     label = {n: text for n, text in re.findall(r'(\d+)\[label = "([^"]+)"', dag)}
@@ -112,7 +121,7 @@ def test_the_rbm_stack_jobs_come_before_stage_one(tmp_path):
 @pytest.mark.workflow
 def test_a_model_with_another_decoder_gets_its_own_stage_one_from_the_same_rbm_stack(tmp_path):
     """A model with `decoder: autoregressive` beside the smoke config's mirrored ones: its own stage one and stage
-    two (stage1-rbm_stack-autoregressive/, stage2-rbm_stack-autoregressive/h16), started from the one RBM stack;
+    two (stage1/rbm_stack-autoregressive/, stage2/rbm_stack-autoregressive/h16), started from the one RBM stack;
     built on a few hundred images (about 30 s), each of its checkpoints holds the autoregressive decoder."""
     override = tmp_path / "ar.yaml"
     override.write_text(yaml.safe_dump({
@@ -124,18 +133,19 @@ def test_a_model_with_another_decoder_gets_its_own_stage_one_from_the_same_rbm_s
     pretraining = {j for j in planned_jobs(out, override) if j.startswith("pretrain")}
     assert pretraining == {
         "pretrain_encoder_rbm1", "pretrain_encoder_rbm2",  # one stack for both decoders
-        "pretrain_autoencoder-rbm_stack", "pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8",
-        "pretrain_autoencoder-rbm_stack-autoregressive", "pretrain_prior-rbm_stack-autoregressive_h16",
+        "pretrain_autoencoder_rbm_stack-mirrored", "pretrain_prior_rbm_stack-mirrored_h16",
+        "pretrain_prior_rbm_stack-mirrored_h16-h8", "pretrain_autoencoder_rbm_stack-autoregressive",
+        "pretrain_prior_rbm_stack-autoregressive_h16",
     }  # fmt: skip
     target = out / "hybrid_ar" / "metrics.csv"
     result = snakemake(str(target), "--cores", "2", "--configfile", "configs/smoke.yaml", str(override), "--config",
                        f"outdir={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    stage1 = load_checkpoint(out / "stage1-rbm_stack-autoregressive" / "autoencoder.pt")
+    stage1 = load_checkpoint(out / "stage1" / "rbm_stack-autoregressive" / "autoencoder.pt")
     assert any(k.startswith("pixelcnn.") for k in stage1["decoder"])
-    assert (out / "stage2-rbm_stack-autoregressive" / "h16" / "prior.pt").exists()
-    assert not (out / "stage1-rbm_stack").joinpath("autoencoder.pt").exists()  # the mirrored models' stage one
+    assert (out / "stage2" / "rbm_stack-autoregressive" / "h16" / "prior.pt").exists()
+    assert not (out / "stage1" / "rbm_stack-mirrored").exists()  # the mirrored models' stage one
     model = load_model(out / "hybrid_ar" / "model.pt")
-    assert model.spec.decoder == "autoregressive" and model.model_args["network"]["decoder"] == "autoregressive"
+    assert model.spec.decoder == "autoregressive" and model.model_args["spec"]["network"]["decoder"] == "autoregressive"
     assert type(model.decoder).__name__ == "AutoregressiveDecoder"
     assert pd.read_csv(target)["decoder"].tolist() == ["autoregressive"]  # the results table's label reads it

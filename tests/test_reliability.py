@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from binlatent.io import load_checkpoint
+from binlatent.checkpoints import load_checkpoint
 from binlatent.pretrain import fit_rbm
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, DivergenceError
@@ -26,7 +26,7 @@ def test_a_diverging_learning_rate_stops_the_stage_and_keeps_the_last_good_check
     data = (torch.rand(200, 10, generator=generator) < 0.3).float()
     state = tmp_path / "state.pt"
     rbm = RBM(10, 8)
-    history, _ = fit_rbm(
+    history = fit_rbm(
         rbm, data, data, {**PRIOR, "schedule": PRIOR["schedule"][:1]}, generator, Checkpointer(state, 1, None)
     )
     assert len(history) == 2 and state.exists()
@@ -35,4 +35,4 @@ def test_a_diverging_learning_rate_stops_the_stage_and_keeps_the_last_good_check
         fit_rbm(rbm, data, data, {**PRIOR, "lr": 1e38}, generator, Checkpointer(state, 1, None))
     kept = load_checkpoint(state)
     assert kept["epoch"] == good["epoch"] == 2
-    assert all(torch.isfinite(v).all() for v in kept["rbm"].values())
+    assert all(torch.isfinite(v).all() for v in kept["parts"]["rbm"].values())

@@ -13,8 +13,11 @@ pytestmark = pytest.mark.workflow
 SCHEMA_SECTIONS = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["properties"]
 LATENT = ["hybrid", "hybrid_deep", "factorised", "hybrid_scratch", "iwae"]
 STACK = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2"}  # the RBMs that start stage one (stage1.init: rbm_stack)
-STAGE1 = "pretrain_autoencoder-rbm_stack"
-PRIOR_LAYERS = {"pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8"}  # hybrid's, and hybrid_deep's
+STAGE1 = "pretrain_autoencoder_rbm_stack-mirrored"
+PRIOR_LAYERS = {
+    "pretrain_prior_rbm_stack-mirrored_h16",
+    "pretrain_prior_rbm_stack-mirrored_h16-h8",
+}  # hybrid's, and hybrid_deep's
 FINETUNES = {f"finetune_{m}" for m in LATENT}
 EVALUATIONS = {f"evaluate_{m}" for m in SMOKE_MODELS}
 TRAINING = {*STACK, STAGE1, *PRIOR_LAYERS, *FINETUNES, "train_pixel_rbm_rbm_pixels"}
@@ -87,7 +90,12 @@ def test_a_layer_added_on_top_reruns_no_layer_below(smoke_run, tmp_path):
     model's training and evaluation; the layers below and stage one stay."""
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump({"models": {"hybrid_deep": {"rbm_hidden": [16, 8, 4]}}}))
-    expected = {"pretrain_prior-rbm_stack_h16-h8-h4", "finetune_hybrid_deep", "evaluate_hybrid_deep", "figures"}
+    expected = {
+        "pretrain_prior_rbm_stack-mirrored_h16-h8-h4",
+        "finetune_hybrid_deep",
+        "evaluate_hybrid_deep",
+        "figures",
+    }
     assert planned_jobs(smoke_run, override) == expected
 
 
@@ -96,6 +104,6 @@ def test_a_model_with_another_decoder_adds_its_own_pretraining_and_reruns_no_oth
     no other model's job, nor the shared RBM stack, is planned again."""
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump({"models": {"hybrid_ar": {"prior": "rbm", "decoder": "autoregressive"}}}))
-    expected = {"pretrain_autoencoder-rbm_stack-autoregressive", "pretrain_prior-rbm_stack-autoregressive_h16",
+    expected = {"pretrain_autoencoder_rbm_stack-autoregressive", "pretrain_prior_rbm_stack-autoregressive_h16",
                 "finetune_hybrid_ar", "evaluate_hybrid_ar", "figures"}  # fmt: skip
     assert planned_jobs(smoke_run, override) == expected

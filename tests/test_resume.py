@@ -19,8 +19,8 @@ from helpers import REPO, SMOKE_MODELS, metrics, snakemake
 pytestmark = pytest.mark.workflow
 
 STAGES = [  # training rules
-    "pretrain_encoder_rbm1", "pretrain_autoencoder-rbm_stack", "pretrain_prior-rbm_stack_h16", "finetune_hybrid",
-    "finetune_factorised", "train_pixel_rbm_rbm_pixels",
+    "pretrain_encoder_rbm1", "pretrain_autoencoder_rbm_stack-mirrored", "pretrain_prior_rbm_stack-mirrored_h16",
+    "finetune_hybrid", "finetune_factorised", "train_pixel_rbm_rbm_pixels",
 ]  # fmt: skip
 
 
@@ -63,7 +63,11 @@ def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_pat
             break
         killed.add(stage)
         assert not (out / "figures").exists()
-    assert {"pretrain_encoder_rbm1", "pretrain_autoencoder-rbm_stack", "pretrain_prior-rbm_stack_h16"} <= killed
+    assert {
+        "pretrain_encoder_rbm1",
+        "pretrain_autoencoder_rbm_stack-mirrored",
+        "pretrain_prior_rbm_stack-mirrored_h16",
+    } <= killed
     assert killed & {"finetune_hybrid", "finetune_factorised"}
     result = snakemake(
         "--cores", "1", "--rerun-incomplete", "--configfile", "configs/smoke.yaml", "--config", f"outdir={out}"
@@ -74,8 +78,14 @@ def test_killed_stages_resume_and_match_the_uninterrupted_run(smoke_run, tmp_pat
         assert "resuming from checkpoint at epoch" in log, stage
     for model in SMOKE_MODELS:
         pd.testing.assert_frame_equal(metrics(out, model), metrics(smoke_run, model))
-    for path in ["stage1-rbm_stack/rbm1/codes.h5", "stage1-rbm_stack/codes.h5", "stage2-rbm_stack/h16/prior_curves.h5",
-                 "hybrid/evaluation.h5", "rbm_pixels/curves.h5"]:  # fmt: skip
+    paths = [
+        "stage1/rbm_stack/rbm1/codes.h5",
+        "stage1/rbm_stack-mirrored/codes.h5",
+        "stage2/rbm_stack-mirrored/h16/prior_curves.h5",
+        "hybrid/evaluation.h5",
+        "rbm_pixels/curves.h5",
+    ]
+    for path in paths:
         ours, reference = arrays(out / path), arrays(smoke_run / path)
         assert ours.keys() == reference.keys()
         for key in ours:

@@ -16,8 +16,8 @@ import pytest
 import torch
 from helpers import validated_config
 
-from binlatent import stages, training
-from binlatent.io import load_checkpoint
+from binlatent import stages
+from binlatent.checkpoints import load_checkpoint
 from binlatent.training import Checkpointer, fingerprint_changes, job_fingerprint
 from binlatent.variants import ModelSpec
 
@@ -25,7 +25,7 @@ KILLED_RUN = """
 import json, sys
 from binlatent import stages
 cfg, data, out, state = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
-stages.finetune(cfg, data, None, [], out + "/model.pt", out + "/curves.h5", state, 1)
+stages.finetune(cfg, data=data, checkpoint=out + "/model.pt", curves=out + "/curves.h5", state=state, threads=1)
 """
 
 
@@ -37,17 +37,16 @@ def data_file(tmp_path_factory) -> str:
     images = (rng.random((300, 36)) < 0.3).astype(np.float64)
     np.savez(folder / "mine.npz", x_train=images[:240], x_test=images[240:])
     config = validated_config(dataset="file", data_path=str(folder / "mine.npz"), data={"n_valid": 40})
-    stages.binarize(config, str(folder / "data.h5"))
+    stages.binarize(config, data=str(folder / "data.h5"), threads=1)
     return str(folder / "data.h5")
 
 
 def finetune_config(lr: float, ema: float = 0.0) -> dict:
-    spec = ModelSpec("hybrid_scratch", "rbm", False, False, "vimco", 3, 5, lr)
+    network = {**validated_config()["network"], "n_latent": 6, "hidden": [16]}
+    spec = ModelSpec("hybrid_scratch", "rbm", False, False, "vimco", 3, 5, lr, network=network)
     finetune = {**validated_config()["finetune"], "epochs": 8, "batch_size": 40, "n_chains": 20, "patience": 100}
     finetune["ema"] = ema
-    network = {**validated_config()["network"], "n_latent": 6, "hidden": [16]}
-    return {"spec": spec.as_dict(), "network": network, "finetune": finetune, "seed": 3, "device": "cpu",
-            "checkpoint_every": 1}  # fmt: skip
+    return {"spec": spec.as_dict(), "finetune": finetune, "seed": 3, "device": "cpu", "checkpoint_every": 1}
 
 
 def kill_after_first_checkpoint(cfg: dict, data: str, folder: Path, state: Path) -> None:
@@ -66,7 +65,8 @@ def kill_after_first_checkpoint(cfg: dict, data: str, folder: Path, state: Path)
 
 def trained(cfg: dict, data: str, folder: Path, state: Path) -> dict[str, torch.Tensor]:
     folder.mkdir(parents=True, exist_ok=True)
-    stages.finetune(cfg, data, None, [], str(folder / "model.pt"), str(folder / "curves.h5"), str(state), 1)
+    files = {"checkpoint": str(folder / "model.pt"), "curves": str(folder / "curves.h5"), "state": str(state)}
+    stages.finetune(cfg, data=data, **files, threads=1)
     assert not state.exists()
     return load_checkpoint(folder / "model.pt")["model"]
 
@@ -124,13 +124,12 @@ def test_the_fingerprint_covers_config_values_and_input_contents(tmp_path):
     assert fingerprint_changes(after, after) == []
 
 
-def test_a_resume_state_from_code_with_another_layout_is_discarded(tmp_path, caplog, monkeypatch):
-    """A state written before its stage's snapshot gained a key (RESUME_FORMAT raised) starts the job afresh."""
+def test_a_resume_state_written_by_other_code_is_discarded(tmp_path, caplog):
+    """A job's params carry the digest of the code its stage runs (binlatent.code_digest): a state written by other
+    code starts the job afresh, naming the change."""
     caplog.set_level(logging.INFO, logger="binlatent")
     state = tmp_path / "stage.pt"
-    monkeypatch.setattr(training, "RESUME_FORMAT", 1)
-    Checkpointer(state, 1, {"seed": 1}).maybe_save(0, lambda: {"weights": 0})
-    assert Checkpointer(state, 1, {"seed": 1}).load()["weights"] == 0  # same code: resumes
-    monkeypatch.setattr(training, "RESUME_FORMAT", 2)
-    assert Checkpointer(state, 1, {"seed": 1}).load() is None and not state.exists()
-    assert "discarding resume state from a different configuration or code (resume format: 1 -> 2)" in caplog.text
+    Checkpointer(state, 1, {"seed": 1, "code": "1a2b"}).maybe_save(0, lambda: {"weights": 0})
+    assert Checkpointer(state, 1, {"seed": 1, "code": "1a2b"}).load()["weights"] == 0  # same code: resumes
+    assert Checkpointer(state, 1, {"seed": 1, "code": "3c4d"}).load() is None and not state.exists()
+    assert 'discarding resume state from a different configuration or code (code: "1a2b" -> "3c4d")' in caplog.text

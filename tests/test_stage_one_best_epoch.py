@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from binlatent.networks import ImageFormat, build_networks
+from binlatent.image import ImageFormat
+from binlatent.networks import build_networks
 from binlatent.pretrain import binary_code_nll, train_autoencoder
 from binlatent.training import Checkpointer
 
-NETWORK = {"kind": "mlp", "n_latent": 8, "hidden": [64], "activation": "tanh"}
+NETWORK = {"kind": "mlp", "n_latent": 8, "hidden": [64], "activation": "tanh", "decoder": "mirrored"}
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.5])

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from helpers import REPO, SMOKE_MODELS, snakemake
 
-from binlatent import seeds, tuning
-from binlatent.clustered import clustered_se
+from binlatent import margins, seeds, sweep, tuning
 from binlatent.io import write_h5
 from binlatent.results import format_results
+from binlatent.stats import clustered_se
 from binlatent.variants import finetune_config, model_specs
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -80,9 +80,9 @@ def test_best_score_reads_the_kept_epoch_of_either_kind_of_curve():
 def test_grid_points_keep_a_models_own_value_where_a_list_is_empty():
     specs = model_specs(CONFIG)
     grid = {"lr": [0.001, 0.0003], "weight_decay": [], "pixel_rbm_lr": [], "pixel_rbm_weight_decay": []}
-    assert tuning.grid_points(specs["hybrid"], grid, CONFIG["pixel_rbm"]) == [("0.001", "0.5"), ("0.0003", "0.5")]
-    assert tuning.grid_points(specs["rbm_pixels"], grid, CONFIG["pixel_rbm"]) == [("0.1", "0.0002")]
-    point = tuning.tuned_spec(specs["iwae"], "0.003", "0")
+    assert sweep.grid_points(specs["hybrid"], grid, CONFIG["pixel_rbm"]) == [("0.001", "0.5"), ("0.0003", "0.5")]
+    assert sweep.grid_points(specs["rbm_pixels"], grid, CONFIG["pixel_rbm"]) == [("0.1", "0.0002")]
+    point = sweep.tuned_spec(specs["iwae"], "0.003", "0")
     assert finetune_config(CONFIG["finetune"], point)["weight_decay"] == 0.0
     assert finetune_config(CONFIG["finetune"], point)["lr"] == 0.003
 
@@ -142,14 +142,14 @@ def test_paired_margins_use_the_same_images_and_both_log_z_intervals():
     other = rng.normal(-100, 10, 400)
     reference = other + 60 + rng.normal(0, 1, 400)  # unnormalised: ahead by 60 before log Z
     ref_metrics = {"log_z": 58.0, "log_z_interval_low": 57.5, "log_z_interval_high": 59.0}
-    margin = seeds.paired_margin(reference, other, ref_metrics, {"log_z": 0.0})
+    margin = margins.paired_margin(reference, other, ref_metrics, {"log_z": 0.0})
     diff = reference - other
     assert margin["margin"] == pytest.approx(diff.mean() - 58.0)
     assert margin["se"] == pytest.approx(diff.std(ddof=1) / 20)  # the paired SE: far below either model's own
     assert margin["low"] == pytest.approx(margin["margin"] - 3 * margin["se"] - 1.0)
     assert margin["high"] == pytest.approx(margin["margin"] + 3 * margin["se"] + 0.5)
     with pytest.raises(ValueError, match="same test images"):
-        seeds.paired_margin(reference, other[:10], ref_metrics, {})
+        margins.paired_margin(reference, other[:10], ref_metrics, {})
 
 
 def block_correlated_estimates(n_blocks: int = 20, per_block: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,8 +165,8 @@ def block_correlated_estimates(n_blocks: int = 20, per_block: int = 20) -> tuple
 def test_paired_margins_cluster_their_standard_error_by_block_when_blocks_are_known():
     reference, other, blocks = block_correlated_estimates()
     metrics = {"log_z": 0.0}
-    iid = seeds.paired_margin(reference, other, metrics, metrics)
-    clustered = seeds.paired_margin(reference, other, metrics, metrics, blocks)
+    iid = margins.paired_margin(reference, other, metrics, metrics)
+    clustered = margins.paired_margin(reference, other, metrics, metrics, blocks)
     diff = reference - other
     assert iid["se"] == pytest.approx(diff.std(ddof=1) / 20)  # unchanged without blocks
     assert clustered["se"] == pytest.approx(clustered_se(diff, blocks))
@@ -175,10 +175,10 @@ def test_paired_margins_cluster_their_standard_error_by_block_when_blocks_are_kn
     assert (clustered["low"], clustered["high"]) == pytest.approx(
         (clustered["margin"] - 3 * clustered["se"], clustered["margin"] + 3 * clustered["se"])
     )
-    singletons = seeds.paired_margin(reference, other, metrics, metrics, np.arange(len(diff)))
+    singletons = margins.paired_margin(reference, other, metrics, metrics, np.arange(len(diff)))
     assert singletons["se"] == pytest.approx(iid["se"])  # one image per block: the iid standard error
     with pytest.raises(ValueError, match="a block per test image"):
-        seeds.paired_margin(reference, other, metrics, metrics, blocks[:-1])
+        margins.paired_margin(reference, other, metrics, metrics, blocks[:-1])
 
 
 @pytest.mark.parametrize("with_blocks", [False, True])
@@ -187,10 +187,12 @@ def test_the_margins_note_says_when_the_standard_error_is_clustered_by_block(wit
     runs = {1: {}}
     for name, estimates in (("hybrid", reference), ("iwae", other)):
         paths = {"evaluation": tmp_path / f"{name}.h5", "metrics": tmp_path / f"{name}.csv"}
-        write_h5(paths["evaluation"], {seeds.PER_IMAGE: estimates})
+        write_h5(paths["evaluation"], {margins.PER_IMAGE: estimates})
         pd.DataFrame([{"model": name, "log_z": 0.0}]).to_csv(paths["metrics"], index=False)
         runs[1][name] = paths
-    summary = seeds.write_margins(runs, "hybrid", tmp_path, blocks if with_blocks else None)
+    summary = margins.write_margins(
+        runs, "hybrid", tmp_path / "margins.csv", tmp_path / "margins.md", blocks if with_blocks else None
+    )
     note = (tmp_path / "margins.md").read_text()
     assert ("clustered by the 20 blocks" in note) == with_blocks
     assert ("paired SE (clustered by block)" in note) == with_blocks
@@ -208,15 +210,15 @@ def test_margin_summary_counts_the_seeds_that_agree():
             "hybrid": (other + lead + rng.normal(0, 0.5, 300), {"log_z": 0.0}),
             "iwae": (other, {"log_z": 0.0}),
         }
-    per_seed = seeds.paired_margins(runs, "hybrid")
+    per_seed = margins.paired_margins(runs, "hybrid")
     assert list(per_seed["seed"]) == [1, 2, 3]
-    summary = seeds.margin_summary(per_seed).iloc[0]
+    summary = margins.margin_summary(per_seed).iloc[0]
     assert summary["n_seeds"] == 3 and summary["seeds_ahead"] == 2 and summary["seeds_interval_above_0"] == 2
     assert summary["margin"] == pytest.approx(per_seed["margin"].mean())
     assert summary["seed_sd"] == pytest.approx(per_seed["margin"].std(ddof=1))
-    assert seeds.claim(summary, "hybrid") == "hybrid ahead in 2 of 3 seeds (interval above 0 in 2)"
+    assert margins.claim(summary, "hybrid") == "hybrid ahead in 2 of 3 seeds (interval above 0 in 2)"
     behind = {**summary.to_dict(), "seeds_ahead": 0, "seeds_interval_below_0": 1}
-    assert seeds.claim(behind, "hybrid") == "hybrid behind in 3 of 3 seeds (interval below 0 in 1)"
+    assert margins.claim(behind, "hybrid") == "hybrid behind in 3 of 3 seeds (interval below 0 in 1)"
 
 
 def planned_logs(*configfiles: str, out) -> list[str]:
@@ -235,8 +237,8 @@ def test_the_tuning_overlay_plans_one_job_per_model_and_grid_point(tmp_path):
     assert sorted(log for log in logs if "/tune_" in log) == sorted(points)
     assert len(logs) == len(set(logs))
     # no test-set evaluation and no default figures in the sweep; its pretraining is the default run's
-    pretraining = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_autoencoder-rbm_stack",
-                   "pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8"}  # fmt: skip
+    pretraining = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_autoencoder_rbm_stack-mirrored",
+                   "pretrain_prior_rbm_stack-mirrored_h16", "pretrain_prior_rbm_stack-mirrored_h16-h8"}  # fmt: skip
     assert set(logs) - set(points) == {"logs/binarize", "logs/tuning_table", *{f"logs/{j}" for j in pretraining}}
 
 
@@ -244,8 +246,8 @@ def test_the_tuning_overlay_plans_one_job_per_model_and_grid_point(tmp_path):
 def test_two_seeds_plan_every_model_twice_and_the_data_once(tmp_path):
     logs = planned_logs("tests/configs/seeds_smoke.yaml", out=tmp_path)
     assert logs.count("logs/binarize") == 1 and logs.count("logs/figures") == 1
-    per_seed = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_autoencoder-rbm_stack",
-                "pretrain_prior-rbm_stack_h16", "pretrain_prior-rbm_stack_h16-h8",
+    per_seed = {"pretrain_encoder_rbm1", "pretrain_encoder_rbm2", "pretrain_autoencoder_rbm_stack-mirrored",
+                "pretrain_prior_rbm_stack-mirrored_h16", "pretrain_prior_rbm_stack-mirrored_h16-h8",
                 "train_pixel_rbm_rbm_pixels"}  # fmt: skip
     per_seed |= {f"finetune_{m}" for m in SMOKE_MODELS if m != "rbm_pixels"} | {f"evaluate_{m}" for m in SMOKE_MODELS}
     expected = {f"seed{s}/logs/{job}" for s in (1, 2) for job in per_seed}

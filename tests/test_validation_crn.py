@@ -7,10 +7,10 @@ import copy
 
 import numpy as np
 import torch
+from helpers import SMALL_NETWORK, built_model
 
 from binlatent.finetune import JointTraining
-from binlatent.models import build_model, model_arguments
-from binlatent.networks import ImageFormat
+from binlatent.image import ImageFormat
 from binlatent.variants import ModelSpec
 
 CFG = {
@@ -21,9 +21,9 @@ CFG = {
 
 def two_epochs_models(generator: torch.Generator):
     """A hybrid with a 24 x 24 RBM prior (log Z by AIS, not enumerated), before and after one training epoch."""
-    spec = ModelSpec("crn", "rbm", False, False, "vimco", 3, 24, 1e-3)
+    spec = ModelSpec("crn", "rbm", False, False, "vimco", 3, 24, 1e-3, network=SMALL_NETWORK)
     network = {"kind": "mlp", "n_latent": 24, "hidden": [16], "activation": "tanh"}
-    model = build_model(model_arguments(spec, ImageFormat((16,), "binary"), network))
+    model = built_model(spec, ImageFormat((16,), "binary"), network)
     x_train, x_valid = ((torch.rand(n, 16, generator=generator) < 0.3).float() for n in (100, 50))
     before = copy.deepcopy(model)
     JointTraining(model, CFG, generator).epoch(x_train)

@@ -8,15 +8,18 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import REPO
+from helpers import REPO, validated_config
 
-from binlatent.models import build_model, model_arguments
-from binlatent.networks import GaussianEncoder, ImageFormat, mlp
-from binlatent.paths import Layout, stage1_variant, stage1_variants, variant_parts
+from binlatent.enumeration import exact_log_likelihood, exact_log_z
+from binlatent.image import ImageFormat
+from binlatent.models import MODEL_FORMAT, build_model, model_arguments
+from binlatent.networks import GaussianEncoder, mlp
+from binlatent.paths import Layout
+from binlatent.plan import Plan, pretraining_name
 from binlatent.plots import plot_ablations
 from binlatent.pretrain import fit_rbm
 from binlatent.priors import GaussianPrior
-from binlatent.rbm import RBM, exact_log_likelihood, exact_log_z
+from binlatent.rbm import RBM
 from binlatent.results import ablation_panels, model_label
 from binlatent.training import Checkpointer
 from binlatent.variants import (
@@ -24,9 +27,7 @@ from binlatent.variants import (
     ModelSpecError,
     ablation_axis,
     finetune_config,
-    model_network,
     model_specs,
-    stage1_variant_of,
 )
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -115,7 +116,9 @@ def test_ablation_axes_pair_each_variant_with_the_reference_on_one_choice(tmp_pa
     assert model_label(pd.Series({**row, "decoder": "mirrored"})).endswith("from an RBM stack)")
 
 
-def test_a_models_decoder_defaults_to_the_networks_and_may_be_chosen_per_model():
+def test_a_models_network_is_resolved_once_with_its_decoder():
+    """A model's decoder defaults to network.decoder and may be chosen per model; its spec carries config['network']
+    with that decoder, its checkpoint arguments the spec, and the model is built from it."""
     models = {"hybrid": {"prior": "rbm"}, "ar": {"prior": "rbm", "decoder": "autoregressive"},
               "mirrored": {"prior": "rbm", "decoder": "mirrored"}, "pixels": {"prior": "pixels"}}  # fmt: skip
     s = specs(models)
@@ -124,52 +127,40 @@ def test_a_models_decoder_defaults_to_the_networks_and_may_be_chosen_per_model()
     ar_run = {**CONFIG, "network": {**CONFIG["network"], "decoder": "autoregressive"}, "models": models}
     assert model_specs(ar_run)["hybrid"].decoder == "autoregressive"  # the default is network.decoder
     assert model_specs(ar_run)["mirrored"].decoder == "mirrored"
-    # each model's networks are config['network'] with its decoder
-    assert model_network(CONFIG["network"], s["ar"]) == {**CONFIG["network"], "decoder": "autoregressive"}
-    assert model_network(CONFIG["network"], s["hybrid"]) == CONFIG["network"]
-    image = ImageFormat((28, 28), "binary")
-    arguments = model_arguments(s["ar"], image, model_network(CONFIG["network"], s["ar"]))
-    assert arguments["network"]["decoder"] == arguments["spec"]["decoder"] == "autoregressive"
-    # the spec round-trips; a mirrored decoder is left out of its dict, so the jobs' params of the models made
-    # before models chose their decoder are unchanged (no rerun)
+    assert s["ar"].network == {**CONFIG["network"], "decoder": "autoregressive"}
+    assert s["hybrid"].network == CONFIG["network"] and s["pixels"].network is None
     for spec in s.values():
         assert ModelSpec(**spec.as_dict()) == spec
-    assert "decoder" not in s["hybrid"].as_dict() and "decoder" not in s["pixels"].as_dict()
-    assert s["ar"].as_dict()["decoder"] == "autoregressive"
-    # a checkpoint made before models chose their decoder: its spec has none, its network settings the run's
-    small = {**CONFIG["network"], "n_latent": 4, "hidden": [8]}
-    args = model_arguments(s["hybrid"], ImageFormat((4, 4), "binary"), small)
-    args["network"]["decoder"] = "autoregressive"  # as the checkpoints of configs/patches.yaml runs hold it
-    model = build_model(args)
-    assert "decoder" not in args["spec"] and model.spec.decoder == "autoregressive"
-    assert type(model.decoder).__name__ == "AutoregressiveDecoder"
+    small = {
+        **s["ar"].as_dict(),
+        "network": {**CONFIG["network"], "n_latent": 4, "hidden": [8], "decoder": "autoregressive"},
+    }
+    arguments = model_arguments(ModelSpec(**small), ImageFormat((4, 4), "binary"))
+    assert arguments["spec"]["network"]["decoder"] == "autoregressive" and arguments["format"] == MODEL_FORMAT
+    assert type(build_model(arguments).decoder).__name__ == "AutoregressiveDecoder"
+    with pytest.raises(ModelSpecError, match="needs them"):
+        ModelSpec(**{**s["hybrid"].as_dict(), "network": None})
 
 
-def test_each_decoder_has_its_own_stage_one_and_the_runs_own_keeps_its_folders():
+def test_each_network_and_start_has_its_own_stage_one_named_after_them():
     config = {**CONFIG, "models": {"hybrid": {"prior": "rbm"}, "random": {"prior": "rbm", "stage1_init": "random"},
               "ar": {"prior": "rbm", "decoder": "autoregressive"},
-              "ar_random": {"prior": "rbm", "decoder": "autoregressive", "stage1_init": "random"}}}  # fmt: skip
-    s = model_specs(config)
-    variants = {name: stage1_variant_of(spec, config) for name, spec in s.items()}
-    assert variants == {"hybrid": "-rbm_stack", "random": "", "ar": "-rbm_stack-autoregressive",
-                        "ar_random": "-autoregressive"}  # fmt: skip
-    assert stage1_variant("random") == "" and stage1_variant("rbm_stack") == "-rbm_stack"
+              "ar_random": {"prior": "rbm", "decoder": "autoregressive", "stage1_init": "random"},
+              "factorised": {"prior": "factorised"}}}  # fmt: skip
+    names = {name: pretraining_name(spec) for name, spec in model_specs(config).items()}
+    assert names == {"hybrid": "rbm_stack-mirrored", "random": "random-mirrored", "ar": "rbm_stack-autoregressive",
+                     "ar_random": "random-autoregressive", "factorised": "rbm_stack-mirrored"}  # fmt: skip
     results = Layout("results")
-    assert results.autoencoder(variants["hybrid"]) == "results/stage1-rbm_stack/autoencoder.pt"
-    assert results.autoencoder(variants["ar"]) == "results/stage1-rbm_stack-autoregressive/autoencoder.pt"
-    assert results.prior("h100", variants["ar"]) == "results/stage2-rbm_stack-autoregressive/h100/prior.pt"
-    assert results.encoder_rbm(1) == "results/stage1-rbm_stack/rbm1/rbm.pt"  # one RBM stack for every decoder
-    for variant in stage1_variants("mirrored"):
-        init, decoder = variant_parts(variant)
-        assert stage1_variant(init, decoder) == variant
-    assert variant_parts("-rbm_stack-autoregressive") == ("rbm_stack", "autoregressive")
-    assert "-mirrored" not in stage1_variants("mirrored") and "-rbm_stack-mirrored" in stage1_variants("autoregressive")
-    # in a run whose network.decoder is autoregressive, a mirrored model is the one with its own stage one
-    models = {**config["models"], "mirrored": {"prior": "rbm", "decoder": "mirrored"}}
-    ar_run = {**config, "network": {**CONFIG["network"], "decoder": "autoregressive"}, "models": models}
-    variants = {name: stage1_variant_of(spec, ar_run) for name, spec in model_specs(ar_run).items()}
-    assert variants == {"hybrid": "-rbm_stack", "random": "", "ar": "-rbm_stack", "ar_random": "",
-                        "mirrored": "-rbm_stack-mirrored"}  # fmt: skip
+    assert results.autoencoder(names["ar"]) == "results/stage1/rbm_stack-autoregressive/autoencoder.pt"
+    assert results.prior(names["ar"], "h100") == "results/stage2/rbm_stack-autoregressive/h100/prior.pt"
+    assert results.encoder_rbm(1) == "results/stage1/rbm_stack/rbm1/rbm.pt"  # one RBM stack for every decoder
+    plan = Plan(validated_config(**config))
+    stage_one = {job.name: job.params["network"]["decoder"] for job in plan.of_rule("pretrain_autoencoder")}
+    assert stage_one == {f"pretrain_autoencoder_{n}": n.split("-")[1] for n in set(names.values())}
+    assert [job.name for job in plan.of_rule("pretrain_encoder_rbm")] == [
+        "pretrain_encoder_rbm1",
+        "pretrain_encoder_rbm2",
+    ]
 
 
 def test_gaussian_encoder_and_prior_densities_match_torch_distributions(generator):
@@ -196,14 +187,13 @@ def test_rbm_training_with_a_log_z_keeps_the_best_validation_epoch(valid_every, 
         "batch_size": 20, "lr": 0.1, "lr_decay": 0.0, "initial_momentum": 0.5, "momentum": 0.9,
         "momentum_warmup_epochs": 1, "weight_decay": 0.0, "valid_every": valid_every,
     }  # fmt: skip
-    history, best = fit_rbm(rbm, train, valid, cfg, generator, Checkpointer(tmp_path / "s.pt", 100, None),
-                                 lambda: exact_log_z(rbm))  # fmt: skip
+    history = fit_rbm(rbm, train, valid, cfg, generator, Checkpointer(tmp_path / "s.pt", 100, None),
+                      lambda: exact_log_z(rbm))  # fmt: skip
     scored = [h for h in history if "valid_log_likelihood" in h]
     assert [h["epoch"] for h in scored] == [e for e in range(1, 9) if e % valid_every == 0 or e == 8]
     scores = [h["valid_log_likelihood"] for h in scored]
     for h in scored:
         assert h["valid_log_likelihood"] == pytest.approx(h["valid_exact_log_likelihood"], abs=1e-4)
-    rbm.load_state_dict(best)
     assert exact_log_likelihood(rbm, valid) == pytest.approx(max(scores), abs=1e-4)
     if valid_every == 1:
         assert scores.index(max(scores)) < len(scores) - 1  # the large PCD step made the last epochs worse

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from binlatent.networks import ImageFormat, build_networks
+from binlatent.image import ImageFormat
+from binlatent.networks import build_networks
 from binlatent.pretrain import train_autoencoder
 from binlatent.training import Checkpointer
 
-NETWORK = {"kind": "mlp", "n_latent": 4, "hidden": [16], "activation": "tanh"}
+NETWORK = {"kind": "mlp", "n_latent": 4, "hidden": [16], "activation": "tanh", "decoder": "mirrored"}
 
 
 def stage_one_weight_norm(weight_decay: float, tmp_path) -> float:

@@ -15,7 +15,8 @@ import torch
 from helpers import SMOKE_MODELS, snakemake
 
 from binlatent import load_model
-from binlatent.io import load_checkpoint
+from binlatent.checkpoints import load_checkpoint
+from binlatent.models import MODEL_FORMAT
 
 pytestmark = pytest.mark.workflow
 
@@ -27,9 +28,9 @@ MODELS = SMOKE_MODELS
 
 def test_every_step_writes_its_artifact_and_log(smoke_run):
     for path in [
-        "data/digits.h5", "stage1-rbm_stack/autoencoder.pt", "stage1-rbm_stack/codes.h5",
-        *[f"stage1-rbm_stack/rbm{i}/{name}" for i in (1, 2) for name in ("rbm.pt", "curves.h5", "codes.h5")],
-        *[f"stage2-rbm_stack/{layer}/{name}" for layer in ("h16", "h16-h8")
+        "data/digits.h5", "stage1/rbm_stack-mirrored/autoencoder.pt", "stage1/rbm_stack-mirrored/codes.h5",
+        *[f"stage1/rbm_stack/rbm{i}/{name}" for i in (1, 2) for name in ("rbm.pt", "curves.h5", "codes.h5")],
+        *[f"stage2/rbm_stack-mirrored/{layer}/{name}" for layer in ("h16", "h16-h8")
           for name in ("prior.pt", "prior_curves.h5", "codes.h5")],
         *[f"{model}/{name}" for model in MODELS for name in ("model.pt", "curves.h5", "evaluation.h5", "metrics.csv")],
     ]:  # fmt: skip
@@ -45,7 +46,7 @@ def test_data_and_codes_have_the_right_shapes_and_ranges(smoke_run):
         shapes = {k: f[k].shape for k in ("x_train", "x_valid", "x_test")}
         assert shapes == {"x_train": (4600, 784), "x_valid": (200, 784), "x_test": (200, 784)}
         assert f["x_train"].dtype == np.uint8 and set(np.unique(f["x_test"][()])) == {0, 1}
-    with h5py.File(smoke_run / "stage1-rbm_stack" / "codes.h5") as f:
+    with h5py.File(smoke_run / "stage1" / "rbm_stack-mirrored" / "codes.h5") as f:
         assert f["z_train"].shape == (4600, 12) and set(np.unique(f["z_train"][()])) <= {0, 1}
         q = f["q_test"][()]
         assert q.min() >= 0 and q.max() <= 1
@@ -80,14 +81,17 @@ def test_metrics_have_ais_with_band_beside_exact_log_z(smoke_run):
 
 def test_checkpoints_rebuild_the_trained_models(smoke_run):
     saved = load_checkpoint(smoke_run / "hybrid" / "model.pt")
-    assert saved["model_args"]["spec"]["name"] == "hybrid" and saved["model"]["prior.rbm.W"].shape == (12, 16)
-    assert saved["model_args"]["prior"] == {"kind": "rbm", "n_latent": 12, "n_hidden": 16}
-    assert torch.isfinite(saved["model"]["prior.rbm.W"]).all()
+    spec = saved["model_args"]["spec"]
+    assert spec["name"] == "hybrid" and saved["model"]["prior.top.W"].shape == (12, 16)
+    assert saved["model_args"]["format"] == MODEL_FORMAT and spec["network"]["decoder"] == "mirrored"
+    assert (spec["prior"], spec["network"]["n_latent"], spec["rbm_hidden"], spec["prior_upper"]) == ("rbm", 12, 16, [])
+    assert torch.isfinite(saved["model"]["prior.top.W"]).all()
     deep = load_checkpoint(smoke_run / "hybrid_deep" / "model.pt")
-    assert deep["model_args"]["prior"] == {"kind": "deep_rbm", "n_latent": 12, "n_hidden": [16, 8]}
+    assert (deep["model_args"]["spec"]["rbm_hidden"], deep["model_args"]["spec"]["prior_upper"]) == (16, [8])
     assert deep["model"]["prior.top.W"].shape == (16, 8)
     assert deep["model"]["prior.generative.0.weight"].shape == (12, 16)
-    with h5py.File(smoke_run / "stage2-rbm_stack" / "h16" / "codes.h5") as f:  # layer 1's hidden units: layer 2's data
+    layer_codes = smoke_run / "stage2" / "rbm_stack-mirrored" / "h16" / "codes.h5"
+    with h5py.File(layer_codes) as f:  # layer 1's hidden units: layer 2's data
         assert f["z_train"].shape == (4600, 16) and set(np.unique(f["z_train"][()])) <= {0, 1}
     scratch = load_model(smoke_run / "hybrid_scratch" / "model.pt")
     assert scratch.spec.stage1 is False and scratch.spec.stage2 is False

@@ -17,15 +17,8 @@ import torch
 from helpers import validated_config
 
 from binlatent import plots, stages
-from binlatent.io import (
-    ArtifactWriteError,
-    atomic_path,
-    load_checkpoint,
-    read_h5,
-    save_checkpoint,
-    write_h5,
-    write_text,
-)
+from binlatent.checkpoints import load_checkpoint, save_checkpoint
+from binlatent.io import ArtifactWriteError, atomic_path, read_h5, write_h5, write_text
 
 SMALL = "200k"  # the tmpfs: less than any artifact below needs
 
@@ -82,7 +75,7 @@ def binarized_data(tmp_path: Path) -> Path:
     np.savez(images, x_train=rng.random((100, 64)), x_valid=rng.random((20, 64)), x_test=rng.random((20, 64)))
     config = validated_config(dataset="file", data_path=str(images), seed=2, data={"n_valid": 20, "n_test": 20})
     data = tmp_path / "data.h5"
-    stages.binarize(config, str(data))
+    stages.binarize(config, data=str(data), threads=1)
     return data
 
 
@@ -90,13 +83,14 @@ def test_a_stage_on_a_full_disk_names_the_disk_and_a_rerun_after_freeing_space_c
     data = binarized_data(tmp_path)
     out = small_fs / "stage1"
     outputs = [str(out / name) for name in ("autoencoder.pt", "codes.h5", "autoencoder.state.pt")]
+    files = dict(zip(("checkpoint", "codes", "state"), outputs, strict=True))
     with pytest.raises(ArtifactWriteError) as failure:
-        stages.pretrain_autoencoder(stage_config(), str(data), *outputs, threads=1)
+        stages.pretrain_autoencoder(stage_config(), data=str(data), **files, threads=1)
     assert any(re.match(no_space_message(Path(o), out), str(failure.value)) for o in outputs), str(failure.value)
     assert temporary_files(small_fs) == []
 
     mount("-o", "remount,size=50m", str(small_fs))
-    stages.pretrain_autoencoder(stage_config(), str(data), *outputs, threads=1)
+    stages.pretrain_autoencoder(stage_config(), data=str(data), **files, threads=1)
     ckpt, codes, state = map(Path, outputs)
     assert set(load_checkpoint(ckpt)) >= {"encoder", "decoder", "image"}
     assert read_h5(codes, ["z_train"])["z_train"].shape == (100, 16)

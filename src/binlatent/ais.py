@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from binlatent.parallel import n_parts, run_parts, split
-from binlatent.rbm import RBM, Uniforms, base_rate_biases, bernoulli, log_partition_base
+from binlatent.rbm import RBM, base_rate_biases, log_partition_base
+from binlatent.sampling import Uniforms, bernoulli
 from binlatent.softplus import log1p_exp_
 
 

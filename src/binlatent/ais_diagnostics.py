@@ -13,7 +13,7 @@ while the band, from the same few weights, stays narrow, and the truth lies abov
   (log Z = log sum_v exp(-F(v)) is at least that of any one state): the runs have missed a mode which a data point
   sits in. A peaked prior whose runs rarely reach its heaviest states can pass both checks above and fail this one.
 Any of these raises the flag. AIS's shortfall shrinks about in proportion to the number of temperatures, so the full
-run's is about the half-schedule difference: `LogZ.interval` widens the band by |difference| on each side.
+run's is about the half-schedule difference: `LogZ.band` widens the band by |difference| on each side.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from binlatent.clustered import clustered_se
 from binlatent.datasets import image_shape, split_blocks
+from binlatent.stats import clustered_se
 
 REFERENCE_SOURCE = "reference: not a model"
 CODECS = {

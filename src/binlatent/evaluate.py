@@ -18,16 +18,12 @@ import torch
 
 from binlatent.ais import AISResult
 from binlatent.ais_diagnostics import AISCheck
-from binlatent.io import load_checkpoint
+from binlatent.checkpoints import load_checkpoint
 from binlatent.models import GenerativeModel, LogLikelihood
 from binlatent.priors import LogZ
+from binlatent.stats import interval, mean_and_se
 
 log = logging.getLogger("binlatent")
-LL_INTERVAL_SE = 3.0  # standard errors over test images in the log-likelihood interval
-
-
-def mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
 def evaluate_model(
@@ -36,55 +32,57 @@ def evaluate_model(
     x_train: torch.Tensor,
     cfg: Mapping[str, Any],
     generator: torch.Generator,
+    blocks: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics (nats per image) and arrays (per-image estimates, AIS traces) for one trained model, with
     config['evaluate'] as `cfg`: K samples from q, AIS's schedule and runs from codes of the training
-    images, RAISE, and exact enumeration up to cfg['exact_max_units']."""
+    images, RAISE, and exact enumeration up to cfg['exact_max_units']; standard errors clustered by `blocks` (each
+    test image's block of a photograph) where given."""
     k = cfg["K"] if model.spec.K else 0  # a pixel RBM samples no codes
     result = model.log_likelihood(
         x_test, k, x_train, cfg["ais"], cfg["raise"], cfg["exact_max_units"], generator=generator
     )
-    return likelihood_metrics(result, k)
+    return likelihood_metrics(result, k, blocks)
 
 
-def likelihood_metrics(result: LogLikelihood, k: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metrics of one evaluation: test_ll (mean log p(x)) with its standard error over test images and its
-    interval (`ll_interval`), log Z with its band, AIS's reliability check (flagged in the log), RAISE and the
-    exact log Z where computed; and the per-image arrays and AIS traces."""
-    ll, se = mean_and_se(result.unnormalised)
+def likelihood_metrics(
+    result: LogLikelihood, k: int, blocks: np.ndarray | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metrics of one evaluation: test_ll (mean log p(x)) with its standard error over test images (clustered
+    by `blocks` where given, the independent one kept as test_ll_se_iid) and its interval (`stats.interval`), log
+    Z with its band, AIS's reliability check (flagged in the log), RAISE and the exact log Z where computed; and
+    the per-image arrays and AIS traces."""
+    ll, se = mean_and_se(result.unnormalised, blocks)
     metrics: dict[str, Any] = {"K": k, "n_test": len(result.unnormalised), "test_ll_unnormalised": ll}
     metrics["test_ll_se"] = se
+    if blocks is not None:
+        metrics["test_ll_se_iid"] = mean_and_se(result.unnormalised)[1]
+        metrics["se_clusters"] = len(np.unique(blocks))
     arrays: dict[str, np.ndarray] = {"per_image_unnormalised_ll": result.unnormalised}
     log_z: LogZ = result.log_z
     metrics["test_ll"] = ll - log_z.value
-    metrics["test_ll_low"], metrics["test_ll_high"] = ll_interval(ll, se, log_z)
+    metrics["test_ll_low"], metrics["test_ll_high"] = interval(ll - log_z.value, se, minus=[log_z.band])
     if log_z.method == "normalised":
         metrics["log_z"] = 0.0
         return metrics, arrays
     metrics.update(log_z=log_z.value, log_z_low=log_z.low, log_z_high=log_z.high)
-    metrics["log_z_interval_low"], metrics["log_z_interval_high"] = log_z.interval
+    metrics["log_z_interval_low"], metrics["log_z_interval_high"] = log_z.band.low, log_z.band.high
     if log_z.check is not None:
         metrics.update(check_metrics(log_z.check))
     for label, per_image in (result.conservative or {}).items():
-        metrics[f"test_ll_conservative{label}"], metrics[f"test_ll_conservative{label}_se"] = mean_and_se(per_image)
+        metrics[f"test_ll_conservative{label}"], metrics[f"test_ll_conservative{label}_se"] = mean_and_se(
+            per_image, blocks
+        )
         arrays[f"per_image_conservative_ll{label}"] = per_image
     if "_4K" in (result.conservative or {}):
         shift = result.conservative["_4K"] - result.conservative[""]  # paired: the 4K codes include the K
-        metrics["raise_4K_shift"], metrics["raise_4K_shift_se"] = mean_and_se(shift)
+        metrics["raise_4K_shift"], metrics["raise_4K_shift_se"] = mean_and_se(shift, blocks)
     if log_z.exact is not None:
         metrics["exact_log_z"] = log_z.exact
         metrics["test_ll_exact_log_z"] = ll - log_z.exact
     if log_z.ais is not None:
         arrays.update(ais_arrays(log_z.ais, "ais_forward"))
     return metrics, arrays
-
-
-def ll_interval(ll: float, se: float, log_z: LogZ) -> tuple[float, float]:
-    """The interval of the mean log-likelihood: ±LL_INTERVAL_SE standard errors over test images, and the log Z
-    interval (±3σ band widened by the half-schedule difference), added end to end since log Z's error is shared
-    by every image: [ll - 3 se - high, ll + 3 se - low]."""
-    low, high = log_z.interval
-    return ll - LL_INTERVAL_SE * se - high, ll + LL_INTERVAL_SE * se - low
 
 
 def check_metrics(check: AISCheck) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +11,13 @@ from binlatent.estimators import ESTIMATORS, iwae_bound
 from binlatent.models import HybridModel
 from binlatent.priors import LogZSettings
 from binlatent.training import (
+    BestEpoch,
     Checkpointer,
+    GeneratorState,
     ParameterAverage,
     adamw,
     batches,
     train_epochs,
-    validation_epoch,
     validation_generator,
 )
 
@@ -55,6 +55,16 @@ class JointTraining:
             total += float(iwae_bound(log_w.detach()).sum())
         return total / len(x_train)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The optimiser, the average of the weights and the persistent chains: what resumes training."""
+        return {"optimiser": self.optimiser.state_dict(), "average": self.average.state_dict(), "chains": self.chains}
+
+    def load_state_dict(self, saved: Mapping[str, Any]) -> None:
+        self.optimiser.load_state_dict(saved["optimiser"])
+        self.average.load_state_dict(saved["average"])
+        if saved["chains"] is not None:
+            self.chains = saved["chains"].to(self.model.device)
+
     def validation(self, x_train: torch.Tensor, x_valid: torch.Tensor) -> tuple[float, float]:
         """(mean L_K of the validation images minus log Z, log Z): log Z exact when small, else AIS with
         cfg['valid_ais'] from codes of the training images; with common random numbers (`validation_generator`),
@@ -72,62 +82,32 @@ def train_on_bound(
     cfg: Mapping[str, Any],
     generator: torch.Generator,
     checkpointer: Checkpointer,
-) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
+) -> list[dict[str, float]]:
     """Maximise L_K: decoder by backprop (weights normalised by autograd), prior by the weighted
-    positive phase and a PCD negative phase, encoder by `cfg['estimator']` (VIMCO or RWS).
+    positive phase and a PCD negative phase, encoder by `cfg['estimator']` (VIMCO or RWS); returns the history.
 
-    The validation bound is scored every cfg['valid_every'] epochs and at the last (`validation_epoch`), and
-    the best epoch is chosen among those; the prior's log Z enters the validation bound only. With cfg['ema'] the
-    validation bound, and the state kept, are those of the weights' moving average. Returns the history and the
-    state dict of the epoch with the best validation bound.
+    The validation bound is scored every cfg['valid_every'] epochs and at the last, and the model ends as the
+    epoch with the best of those (training stops cfg['patience'] epochs after it); the prior's log Z enters the
+    validation bound only. With cfg['ema'] the validation bound, and the state kept, are those of the weights'
+    moving average.
     """
     training = JointTraining(model, cfg, generator)
-    device = model.device
-    best: dict[str, Any] = {"bound": -float("inf"), "state": copy.deepcopy(model.state_dict())}
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
-        train = training.epoch(x_train)
-        metrics = {"train_bound_unnormalised": train}
-        if not validation_epoch(epoch, cfg["epochs"], cfg["valid_every"]):
-            return metrics
-        with training.average.applied():
-            valid, log_z = training.validation(x_train, x_valid)
-            if valid > best["bound"]:
-                best.update(bound=valid, epoch=epoch + 1, state=copy.deepcopy(model.state_dict()))
-        return {**metrics, "train_bound": train - log_z, "valid_bound": valid, "log_z": log_z}
+    def step(epoch: int) -> dict[str, float]:
+        return {"train_bound_unnormalised": training.epoch(x_train)}
 
-    def snapshot() -> dict[str, Any]:
-        state = {"model": model.state_dict(), "optimiser": training.optimiser.state_dict()}
-        state.update(rng=generator.get_state(), best_state=best["state"], best_bound=best["bound"])
-        state["average"] = training.average.average
-        if training.chains is not None:
-            state["chains"] = training.chains
-        return state
+    def score(epoch: int, metrics: Mapping[str, float]) -> dict[str, float]:
+        valid, log_z = training.validation(x_train, x_valid)
+        return {"train_bound": metrics["train_bound_unnormalised"] - log_z, "valid_bound": valid, "log_z": log_z}
 
-    def restore(saved: dict[str, Any]) -> None:
-        model.load_state_dict(saved["model"])
-        training.optimiser.load_state_dict(saved["optimiser"])
-        generator.set_state(saved["rng"])
-        best.update(state=saved["best_state"], bound=saved["best_bound"])
-        training.average.average = [t.to(device) for t in saved["average"]]
-        if "chains" in saved:
-            training.chains = saved["chains"].to(device)
-
-    def should_stop(history: list[dict[str, float]]) -> bool:
-        scored = [h for h in history if "valid_bound" in h]
-        if not scored:
-            return False
-        best_epoch = max(scored, key=lambda h: h["valid_bound"])["epoch"]
-        return history[-1]["epoch"] - best_epoch >= cfg["patience"]
-
-    history = train_epochs(
+    return train_epochs(
         f"fine-tuning ({model.prior.kind} prior, {cfg['estimator']})",
         cfg["epochs"],
-        epoch_fn,
-        snapshot,
-        restore,
+        step,
+        {"model": model, "training": training, "rng": GeneratorState(generator)},
         checkpointer,
-        {"model": model},
-        should_stop,
+        score,
+        BestEpoch("valid_bound", higher=True, kept=model, patience=cfg["patience"]),
+        score_every=cfg["valid_every"],
+        scoring=training.average.applied,
     )
-    return history, best["state"]

@@ -1,4 +1,4 @@
-"""Atomic writes, HDF5 artifacts with provenance, and safe checkpoint loading."""
+"""Atomic writes, and HDF5 artifacts with provenance (checkpoints: binlatent.checkpoints)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import errno
 import io
 import json
 import os
-import pickle
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -17,7 +15,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
 from binlatent.provenance import provenance
 
@@ -91,6 +88,25 @@ def _reason(code: int | None, err: BaseException, directory: Path) -> str:
     return os.strerror(code) if code is not None else str(err)
 
 
+@contextlib.contextmanager
+def replaced_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh empty folder beside `path`; only if the block succeeds, it takes the place of `path` (the
+    previous folder is removed after the swap). A failure leaves `path` as it was."""
+    target = Path(path)
+    fresh, old = target.with_name(f".{target.name}.new"), target.with_name(f".{target.name}.old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    try:
+        yield fresh
+        if target.exists():
+            os.replace(target, old)
+        os.replace(fresh, target)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
@@ -98,7 +114,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_h5(
     path: str | os.PathLike,
-    arrays: Mapping[str, np.ndarray | torch.Tensor],
+    arrays: Mapping[str, Any],
     config: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> None:
@@ -111,12 +127,12 @@ def write_h5(
         tmp.write_bytes(image.getbuffer())
 
 
-def _h5_image(arrays: Mapping[str, np.ndarray | torch.Tensor], attrs: Mapping[str, Any]) -> io.BytesIO:
+def _h5_image(arrays: Mapping[str, Any], attrs: Mapping[str, Any]) -> io.BytesIO:
     """The bytes of an HDF5 file holding `arrays` (gzip for those over 4096 values) and `attrs`."""
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         for name, value in arrays.items():
-            if isinstance(value, torch.Tensor):
+            if hasattr(value, "detach"):  # a torch tensor, converted without importing torch here
                 value = value.detach().cpu().numpy()
             f.create_dataset(name, data=np.asarray(value), compression="gzip" if np.size(value) > 4096 else None)
         for key, value in attrs.items():
@@ -160,42 +176,7 @@ def _dataset_names(group: h5py.Group, prefix: str = "") -> list[str]:
     return names
 
 
-def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any], config: Mapping[str, Any] | None) -> None:
-    """Save a checkpoint atomically; provenance goes in as a JSON string so it loads with weights_only."""
-    payload = dict(state)
-    payload["provenance"] = json.dumps(provenance(config))
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
-        torch.save(payload, f)  # through a Python file, so that the OS error of a failed write reaches atomic_path
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint with weights_only=True (no arbitrary code runs).
-
-    A file the safe loader refuses raises ValueError saying why, without torch's advice to load it unsafely
-    (not even in the traceback)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any other failure means a file we cannot load safely
-        raise _refusal(path, err) from None
-
-
-def _refusal(path: str | os.PathLike, err: Exception) -> ValueError:
-    """The error for a checkpoint the safe loader failed on: one that would run code, or a corrupt one."""
-    reason = _safe_loader_reason(err)
-    unsafe = re.search(r"GLOBAL (\S+)", reason)
-    if unsafe:
-        return ValueError(
-            f"{path} contains objects that would run code when loaded ({unsafe[1]}), so it was refused; "
-            "load it without the safe loader only if its origin is trusted"
-        )
-    return ValueError(f"{path}: not a readable checkpoint ({reason}); delete it and rerun the step")
-
-
-def _safe_loader_reason(err: Exception) -> str:
-    """What the safe loader objected to: torch wraps its unpickler's error in advice to load the file with
-    weights_only=False, and keeps the bare error as the context."""
-    if isinstance(err, pickle.UnpicklingError) and err.__context__ is not None:
-        return str(err.__context__)
-    return str(err)
+def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The training curves of a stage's HDF5 (its `curves/` arrays), keyed by metric."""
+    prefix = "curves/"
+    return {k[len(prefix) :]: v for k, v in read_h5(path).items() if k.startswith(prefix)}

@@ -11,7 +11,6 @@ band), `sample(n)`, `reconstruct(x)`, and a checkpoint that rebuilds the model w
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,13 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from binlatent.deep_prior import DeepRBMPrior
+from binlatent.checkpoints import load_checkpoint, save_checkpoint
+from binlatent.enumeration import MAX_ENUMERATION_UNITS
 from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
-from binlatent.io import load_checkpoint, save_checkpoint
-from binlatent.networks import Decoder, Encoder, GaussianEncoder, ImageFormat, build_networks
-from binlatent.paths import decoder_of
-from binlatent.priors import FactorisedPrior, GaussianPrior, LogZ, LogZSettings, Prior, RBMPrior
-from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, bernoulli
+from binlatent.image import ImageFormat
+from binlatent.networks import Decoder, Encoder, GaussianEncoder, build_networks
+from binlatent.priors import LogZ, LogZSettings, Prior, build_prior
+from binlatent.rbm import RBM
+from binlatent.sampling import bernoulli
 from binlatent.variants import ModelSpec
 
 # Forward AIS for log Z when the caller names none: the workflow's evaluate.ais default (Salakhutdinov & Murray 2008)
@@ -36,7 +36,13 @@ DEFAULT_AIS = {"runs": 100, "schedule": [[0.5, 1000], [0.9, 4000], [1.0, 10000]]
 # over them stay in cache (16 times more ran half as fast).
 DECODER_OUTPUT_BUDGET = 1_000_000
 RAISE_CHAINS_PER_CALL = 2048  # reverse chains annealed as one batch: fewer steps than one call per image
-PRIORS: dict[str, type[Prior]] = {p.kind: p for p in (RBMPrior, DeepRBMPrior, FactorisedPrior, GaussianPrior)}
+# The layout of a checkpoint's model_args: raise it whenever what rebuilds a model changes, so that a checkpoint of an
+# older layout is refused with a message instead of misread.
+MODEL_FORMAT = 2
+
+
+class CheckpointFormatError(ValueError):
+    """A checkpoint written in an older layout of model_args, which this version does not read."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,7 @@ class GenerativeModel(nn.Module):
     def __init__(self, model_args: Mapping[str, Any]):
         super().__init__()
         self.model_args = dict(model_args)  # what build_model needs to rebuild this model
-        # a spec leaves out a mirrored decoder (ModelSpec.as_dict); checkpoints made before models chose their
-        # decoder hold the run's in their network settings
-        self.spec = ModelSpec(**{"decoder": decoder_of(model_args.get("network")), **model_args["spec"]})
+        self.spec = ModelSpec(**model_args["spec"])
         self.image = ImageFormat.from_dict(model_args["image"])
 
     @property
@@ -81,11 +85,11 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     def posterior_codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
-        """The prior's data for x: what AIS's base-rate model is fitted to."""
+        """The codes of x that the prior sees: what the base data of AIS's base-rate model are made from."""
         raise NotImplementedError
 
     def conservative_estimates(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
+        self, x: torch.Tensor, codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
     ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         """RAISE per image, float64, keyed by label: with cfg['schedule'] at K importance samples ('') and at 4K
         ('_4K', where the model samples codes), and with cfg['long_schedule'] ('_long') where given. Each is a
@@ -96,12 +100,13 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     def conservative_ratios(
-        self, tops: torch.Tensor, base_codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
+        self, tops: torch.Tensor, codes: torch.Tensor, schedule: Sequence[Sequence[float]], generator=None
     ) -> torch.Tensor:
         """The prior's `conservative_log_ratio` for every row of `tops`, annealed RAISE_CHAINS_PER_CALL at a time
-        (far fewer steps than one call per image); AIS's base model fitted once to the training codes."""
-        base = self.prior.annealing_data(base_codes, generator)
-        return torch.cat([self.prior.conservative_log_ratio(part, base, schedule, generator)
+        (far fewer steps than one call per image); AIS's base model fitted once to the base data of the training
+        `codes`."""
+        base_data = self.prior.base_data(codes, generator)
+        return torch.cat([self.prior.conservative_log_ratio(part, base_data, schedule, generator)
                           for part in tops.split(RAISE_CHAINS_PER_CALL)])  # fmt: skip
 
     def sample(
@@ -121,8 +126,8 @@ class GenerativeModel(nn.Module):
         self, n: int, gibbs_steps: int, generator, x_base: torch.Tensor | None, ais: Mapping[str, Any] | None
     ) -> torch.Tensor:
         """n draws from the prior, as `sample` says."""
-        base_codes = (lambda: self.posterior_codes(x_base, generator)) if x_base is not None else None
-        return self.prior.sample(n, gibbs_steps, generator, base_codes, ais)
+        codes = (lambda: self.posterior_codes(x_base, generator)) if x_base is not None else None
+        return self.prior.sample(n, gibbs_steps, generator, codes, ais)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor | None:
         """The decoding of the most probable code of each image (as `shows` says); None for a model without a
@@ -211,7 +216,7 @@ class HybridModel(GenerativeModel):
 
     @torch.no_grad()
     def conservative_estimates(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
+        self, x: torch.Tensor, codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
     ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         """RAISE per image at K ('') and 4K ('_4K') importance samples from q, the K the first of the same 4K codes,
         with cfg['chains'] reverse chains per image; and at 4K with cfg['long_schedule'] ('_long') where given.
@@ -238,7 +243,7 @@ class HybridModel(GenerativeModel):
             start += len(xb)
 
         def estimate(i: int, schedule: Sequence[Sequence[float]]) -> np.ndarray:
-            ratio = self.conservative_ratios(drawn[i].reshape(len(x) * chains, -1), base_codes, schedule, generator)
+            ratio = self.conservative_ratios(drawn[i].reshape(len(x) * chains, -1), codes, schedule, generator)
             return (bounds[i] + log_mean_exp(ratio.reshape(len(x), chains), -1)).cpu().numpy()
 
         estimates = {label: estimate(i, cfg["schedule"]) for i, label in enumerate(sizes)}
@@ -280,7 +285,7 @@ class PixelRBM(GenerativeModel):
 
     @property
     def rbm(self) -> RBM:
-        return self.prior.rbm
+        return self.prior.top
 
     @torch.no_grad()
     def unnormalised_log_likelihood(self, x: torch.Tensor, k: int = 0, generator=None) -> np.ndarray:
@@ -293,13 +298,13 @@ class PixelRBM(GenerativeModel):
 
     @torch.no_grad()
     def conservative_estimates(
-        self, x: torch.Tensor, base_codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
+        self, x: torch.Tensor, codes: torch.Tensor, k: int, cfg: Mapping[str, Any], generator=None
     ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         """RAISE from one reverse chain per image (with 784 visible units, K chains per image would cost K times
         the AIS), so K is not used: log p*(x) + the ratio p_ann(x) / p*(x), at both schedules."""
         schedules = {"": cfg["schedule"], "_long": cfg.get("long_schedule")}
         log_p = self.prior.unnormalised_log_prob(x).double()
-        estimates = {label: (log_p + self.conservative_ratios(x, base_codes, schedule, generator)).cpu().numpy()
+        estimates = {label: (log_p + self.conservative_ratios(x, codes, schedule, generator)).cpu().numpy()
                      for label, schedule in schedules.items() if schedule}  # fmt: skip
         return estimates, {}
 
@@ -317,31 +322,20 @@ class PixelRBM(GenerativeModel):
         return self.rbm.visible_probs(bernoulli(self.rbm.hidden_probs(v), generator))
 
 
-def model_arguments(spec: ModelSpec, image: ImageFormat, network: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What builds a model of `spec` for `image`: its spec, image format, networks (none for an RBM on pixels) and
-    prior structure. The networks are `network`'s, decoder included, and the spec is recorded with that decoder:
-    the workflow passes config['network'] with the model's own decoder (variants.model_network)."""
-    if spec.prior == "pixels":
-        prior = {"kind": "rbm", "n_latent": image.n_pixels, "n_hidden": spec.rbm_hidden}
-        return {"spec": spec.as_dict(), "image": image.as_dict(), "network": None, "prior": prior}
-    spec = dataclasses.replace(spec, decoder=decoder_of(network))
-    prior = {"kind": spec.prior, "n_latent": network["n_latent"]}
-    if spec.prior_upper:
-        prior.update(kind=DeepRBMPrior.kind, n_hidden=list(spec.prior_layers))
-    elif spec.rbm_hidden:
-        prior["n_hidden"] = spec.rbm_hidden
-    return {"spec": spec.as_dict(), "image": image.as_dict(), "network": dict(network), "prior": prior}
+def model_arguments(spec: ModelSpec, image: ImageFormat) -> dict[str, Any]:
+    """What builds a model of `spec` (its resolved networks included) for `image`, in the layout MODEL_FORMAT."""
+    return {"format": MODEL_FORMAT, "spec": spec.as_dict(), "image": image.as_dict()}
 
 
 def build_model(model_args: Mapping[str, Any]) -> HybridModel | PixelRBM:
-    """An untrained model from `model_arguments(...)`: networks first, then the prior."""
-    structure = dict(model_args["prior"])
-    prior_class = PRIORS[structure.pop("kind")]
-    if model_args["network"] is None:
-        return PixelRBM(prior_class(**structure), model_args)
-    image = ImageFormat.from_dict(model_args["image"])
-    encoder, decoder = build_networks(image, model_args["network"], gaussian=model_args["spec"]["prior"] == "gaussian")
-    return HybridModel(encoder, decoder, prior_class(**structure), model_args)
+    """An untrained model from `model_arguments(...)`: networks first, then the prior (an RBM on the pixels for the
+    pixel RBM)."""
+    spec, image = ModelSpec(**model_args["spec"]), ImageFormat.from_dict(model_args["image"])
+    if spec.network is None:
+        return PixelRBM(build_prior("rbm", image.n_pixels, spec.prior_layers), model_args)
+    encoder, decoder = build_networks(image, spec.network, gaussian=spec.prior == "gaussian")
+    prior = build_prior(spec.prior, spec.network["n_latent"], spec.prior_layers)
+    return HybridModel(encoder, decoder, prior, model_args)
 
 
 def save_model(
@@ -360,6 +354,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> H
     """A trained model from its checkpoint alone, in eval mode on `device`; `model.train_seconds` is the
     training time it records (pretraining included)."""
     saved = load_checkpoint(path)
+    found = saved["model_args"].get("format", 1)
+    if found != MODEL_FORMAT:
+        raise CheckpointFormatError(
+            f"{path}: a model checkpoint of format {found}, written by an older version of binlatent (this one reads "
+            f"format {MODEL_FORMAT}); rebuild it: rerun the workflow, which retrains the model, or delete the file"
+        )
     model = build_model(saved["model_args"])
     model.load_state_dict(saved["model"])
     model.train_seconds = float(saved["train_seconds"])

@@ -11,45 +11,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from binlatent.convnets import ConvDecoderNet, ConvEncoderNet, image_channels
+from binlatent.image import ImageFormat
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob, gaussian_log_prob
-from binlatent.paths import decoder_of
 from binlatent.pixelcnn import AutoregressiveDecoder, CodeMaps, GatedPixelCNN
-from binlatent.rbm import bernoulli
+from binlatent.sampling import bernoulli
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 # Decoder outputs scored at once without autograd: 2 MB of float32, within a core's L2 cache. At 4,000 codes of a
 # digit (12.5 MB) the Bernoulli log-likelihood took as long as the decoder network itself; in pieces of 668, a third.
 CACHED_OUTPUTS = 1 << 19
-
-
-@dataclass(frozen=True)
-class ImageFormat:
-    """The images a model is built for: shape (H, W) or (H, W, C), and pixels 'binary' or '8bit'."""
-
-    shape: tuple[int, ...]
-    pixels: str
-
-    @property
-    def n_pixels(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def max_value(self) -> float:
-        return 255.0 if self.pixels == "8bit" else 1.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "pixels": self.pixels}
-
-    @classmethod
-    def from_dict(cls, saved: Mapping[str, Any]) -> ImageFormat:
-        return cls(tuple(int(v) for v in saved["shape"]), str(saved["pixels"]))
 
 
 def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -177,7 +153,7 @@ def autoregressive_decoder(
         settings["kernel"],
         settings["channels"],
         likelihood.per_position,
-        settings.get("border", False),  # checkpoints older than the key have none
+        settings["border"],
     )
     pixel = likelihood_for(ImageFormat((1, 1, channels) if len(image.shape) == 3 else (1, 1), image.pixels), network)
     return AutoregressiveDecoder(CodeMaps(net, settings["channels"], side), pixelcnn, likelihood, pixel, image.shape,
@@ -189,9 +165,9 @@ def build_networks(
 ) -> tuple[Encoder | GaussianEncoder, Decoder | AutoregressiveDecoder]:
     """Encoder (Bernoulli, or Gaussian for continuous latents) and decoder from config['network']: the encoder's
     network mirrored (network['decoder'] 'mirrored', pixels independent given z), or that network's per-pixel maps
-    of z conditioning a gated PixelCNN ('autoregressive'); checkpoints older than the key hold mirrored decoders."""
+    of z conditioning a gated PixelCNN ('autoregressive')."""
     likelihood = likelihood_for(image, network)
-    autoregressive = decoder_of(network) == "autoregressive"
+    autoregressive = network["decoder"] == "autoregressive"
     per_position = network["pixelcnn"]["channels"] if autoregressive else likelihood.per_position
     n_latent = network["n_latent"]
     n_code = 2 * n_latent if gaussian else n_latent

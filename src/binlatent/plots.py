@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from binlatent.io import atomic_path, read_h5, read_h5_attrs  # noqa: E402
+from binlatent.sweep import value_name  # noqa: E402
+from binlatent.tuning import SCORES  # noqa: E402
 
 
 def save(fig: plt.Figure, path: str | Path) -> None:
@@ -171,12 +173,6 @@ def plot_ais_evaluation(evaluation_path: str | Path, path: str | Path, model: st
     )
 
 
-def read_curves(path: str | Path) -> dict[str, np.ndarray]:
-    """The training curves of a stage's HDF5 (its `curves/` arrays), keyed by metric."""
-    prefix = "curves/"
-    return {k[len(prefix) :]: v for k, v in read_h5(path).items() if k.startswith(prefix)}
-
-
 def plot_results(table: pd.DataFrame, key: str, path: str | Path, title: str) -> None:
     """Each of our models' test figure `key` (test_ll or test_bpd) as a point with its interval (thick: ± one
     standard error over test images; thin: the interval with the log Z error), best at the top; published figures
@@ -201,4 +197,37 @@ def plot_results(table: pd.DataFrame, key: str, path: str | Path, title: str) ->
     ax.set_title(f"{title}: our models (thick: ±1 SE; thin: ±3 SE and log Z interval); published: lines, other data")
     ax.title.set_fontsize(9)
     ax.grid(axis="x", alpha=0.3)
+    save(fig, path)
+
+
+STEP_LABELS = {
+    False: "fine-tuning step size (AdamW learning rate)",
+    True: "CD step size (pixel_rbm.lr)",
+}
+
+
+def plot_tuning(grid: pd.DataFrame, path: str | Path) -> None:
+    """One panel per model: best validation score (nats) against step size (log axis), one line per weight
+    decay, the chosen point ringed."""
+    names = list(dict.fromkeys(grid["model"]))
+    cols = min(3, len(names))
+    rows_ = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols, 3.6 * rows_), layout="constrained", squeeze=False)
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        rows = grid[grid["model"] == name]
+        for wd, line in rows.groupby("weight_decay"):
+            line = line.sort_values("lr")
+            ax.plot(line["lr"], line["score"], "o-", label=f"weight decay {value_name(wd)}")
+        best = rows[rows["chosen"]]
+        ax.plot(best["lr"], best["score"], "o", ms=14, mfc="none", mec="k", label="chosen")
+        ax.set_xscale("log")
+        steps = sorted(rows["lr"].unique())
+        ax.set_xticks(steps, [value_name(v) for v in steps])
+        ax.minorticks_off()
+        ax.set_title(name)
+        ax.set_xlabel(STEP_LABELS[bool(rows["pixels"].iloc[0])])
+        ax.set_ylabel(SCORES[rows["score_kind"].iloc[0]] + " (nats per image)")
+        ax.legend(fontsize=7)
     save(fig, path)

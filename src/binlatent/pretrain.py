@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import copy
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from binlatent.contrastive import PCDState, contrastive_step, reconstruction_error
+from binlatent.enumeration import EPOCH_ENUMERATION_UNITS, exact_log_likelihood
 from binlatent.networks import Decoder, Encoder
 from binlatent.priors import enumerable
-from binlatent.rbm import (
-    EPOCH_ENUMERATION_UNITS,
-    RBM,
-    PCDState,
-    bernoulli,
-    contrastive_step,
-    exact_log_likelihood,
-    reconstruction_error,
+from binlatent.rbm import RBM
+from binlatent.sampling import bernoulli
+from binlatent.training import (
+    BestEpoch,
+    Checkpointer,
+    GeneratorState,
+    ParameterAverage,
+    adamw,
+    batches,
+    train_epochs,
 )
-from binlatent.training import Checkpointer, ParameterAverage, adamw, batches, train_epochs, validation_epoch
-
-log = logging.getLogger("binlatent")
 
 
 def noisy_code(logits: torch.Tensor, noise_std: float, generator=None) -> torch.Tensor:
@@ -85,48 +84,24 @@ def train_autoencoder(
     networks = torch.nn.ModuleList([encoder, decoder])
     optimiser = adamw(list(networks.parameters()), cfg["lr"], cfg["weight_decay"])
     average = ParameterAverage(networks, cfg.get("ema", 0.0))
-    best: dict[str, Any] = {"nll": float("inf"), "epoch": 0, "state": None}
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
-        train = autoencoder_epoch(encoder, decoder, optimiser, average, x_train, cfg, generator)
-        with average.applied():
-            valid = binary_code_nll(encoder, decoder, x_valid)
-            if valid < best["nll"]:
-                best.update(nll=valid, epoch=epoch + 1, state=copy.deepcopy(networks.state_dict()))
-        return {"train_nll": train, "valid_nll_binary_code": valid}
+    def step(epoch: int) -> dict[str, float]:
+        return {"train_nll": autoencoder_epoch(encoder, decoder, optimiser, average, x_train, cfg, generator)}
 
-    def snapshot() -> dict[str, Any]:
-        return {
-            "encoder": encoder.state_dict(),
-            "decoder": decoder.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "rng": generator.get_state(),
-            "average": average.average,
-            "best": best,
-        }
+    def score(epoch: int, metrics: Mapping[str, float]) -> dict[str, float]:
+        return {"valid_nll_binary_code": binary_code_nll(encoder, decoder, x_valid)}
 
-    def restore(state: dict[str, Any]) -> None:
-        encoder.load_state_dict(state["encoder"])
-        decoder.load_state_dict(state["decoder"])
-        optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["rng"])
-        average.average = list(state["average"])
-        best.update(state["best"])
-
-    history = train_epochs(
+    parts = {"encoder": encoder, "decoder": decoder, "optimiser": optimiser, "average": average}
+    return train_epochs(
         "stage 1 (autoencoder)",
         cfg["epochs"],
-        epoch_fn,
-        snapshot,
-        restore,
+        step,
+        {**parts, "rng": GeneratorState(generator)},
         checkpointer,
-        {"encoder": encoder, "decoder": decoder},
+        score,
+        BestEpoch("valid_nll_binary_code", higher=False, kept=networks),
+        scoring=average.applied,
     )
-    if best["state"] is not None:
-        networks.load_state_dict(best["state"])
-        log.info("stage 1 (autoencoder): keeping epoch %d of %d (validation NLL %.4f)", best["epoch"], cfg["epochs"],
-                 best["nll"])  # fmt: skip
-    return history
 
 
 @torch.no_grad()
@@ -141,14 +116,6 @@ def hidden_codes(rbm: RBM, v: torch.Tensor, generator=None) -> tuple[torch.Tenso
     """The next layer's data from binary data v: p(h_j = 1|v) and one binary sample h ~ p(h|v) (uint8)."""
     probs = rbm.hidden_probs(v)
     return probs, bernoulli(probs, generator).to(torch.uint8)
-
-
-def layer_settings(prior: Mapping[str, Any], depth: int) -> dict[str, Any]:
-    """config['prior']'s training settings for the layer `depth` (0 = the bottom) with its entry of
-    prior.layer_overrides; without the layer sizes, so adding a layer on top changes no layer below."""
-    overrides = prior.get("layer_overrides", [])
-    settings = {k: v for k, v in prior.items() if k not in ("n_hidden", "layer_overrides")}
-    return {**settings, **(overrides[depth] if depth < len(overrides) else {})}
 
 
 def expand_schedule(schedule: Sequence[Mapping[str, Any]], lr: float) -> list[tuple[bool, int, float]]:
@@ -170,21 +137,18 @@ def fit_rbm(
     checkpointer: Checkpointer,
     log_z: Callable[[], float] | None = None,
     stage: str = "stage 2 (RBM prior)",
-) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
-    """Fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`.
+) -> list[dict[str, float]]:
+    """Fit one RBM layer to binary data with the CD-1 -> CD-k -> PCD schedule of `cfg`; returns the history.
 
     With `log_z` (an estimate of the current log Z), every cfg['valid_every'] epochs and the last also record
-    the validation log-likelihood, and the returned state is the one of those epochs with the best; else the
-    last epoch's.
-    Returns the history and that state dict.
+    the validation log-likelihood, and the RBM ends as the epoch of those with the best; else as the last epoch.
     """
     plan = expand_schedule(cfg["schedule"], cfg["lr"])
     state = PCDState(rbm, cfg["batch_size"], generator)
     exact = enumerable(rbm, EPOCH_ENUMERATION_UNITS)
-    best: dict[str, Any] = {"valid": -float("inf"), "state": copy.deepcopy(rbm.state_dict())}
 
     @torch.no_grad()
-    def epoch_fn(epoch: int) -> dict[str, float]:
+    def step(epoch: int) -> dict[str, float]:
         persistent, k, phase_lr = plan[epoch]
         lr = phase_lr / (1 + cfg["lr_decay"] * epoch)
         momentum = cfg["momentum"] if epoch >= cfg["momentum_warmup_epochs"] else cfg["initial_momentum"]
@@ -202,24 +166,23 @@ def fit_rbm(
         if exact:
             metrics["train_exact_log_likelihood"] = exact_log_likelihood(rbm, v_train)
             metrics["valid_exact_log_likelihood"] = exact_log_likelihood(rbm, v_valid)
-        if log_z is not None and validation_epoch(epoch, len(plan), cfg["valid_every"]):
-            metrics["log_z"] = log_z()
-            metrics["valid_log_likelihood"] = float(-rbm.free_energy(v_valid).double().mean()) - metrics["log_z"]
-            if metrics["valid_log_likelihood"] > best["valid"]:
-                best.update(valid=metrics["valid_log_likelihood"], state=copy.deepcopy(rbm.state_dict()))
         return metrics
 
-    def snapshot() -> dict[str, Any]:
-        saved = {"rbm": rbm.state_dict(), "pcd": state.state_dict(), "rng": generator.get_state()}
-        return {**saved, "best_state": best["state"], "best_valid": best["valid"]}
-
-    def restore(saved: dict[str, Any]) -> None:
-        rbm.load_state_dict(saved["rbm"])
-        state.load_state_dict(saved["pcd"])
-        generator.set_state(saved["rng"])
-        best.update(state=saved["best_state"], valid=saved["best_valid"])
+    @torch.no_grad()
+    def score(epoch: int, metrics: Mapping[str, float]) -> dict[str, float]:
+        value = log_z()
+        return {"log_z": value, "valid_log_likelihood": float(-rbm.free_energy(v_valid).double().mean()) - value}
 
     with torch.no_grad():
         rbm.init_from_data_marginals(v_train)
-    history = train_epochs(stage, len(plan), epoch_fn, snapshot, restore, checkpointer, {"rbm": rbm})
-    return history, best["state"] if log_z is not None else rbm.state_dict()
+    scored = log_z is not None
+    return train_epochs(
+        stage,
+        len(plan),
+        step,
+        {"rbm": rbm, "pcd": state, "rng": GeneratorState(generator)},
+        checkpointer,
+        score if scored else None,
+        BestEpoch("valid_log_likelihood", higher=True, kept=rbm) if scored else None,
+        score_every=cfg["valid_every"] if scored else 1,
+    )

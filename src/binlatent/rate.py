@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from binlatent.models import HybridModel
+from binlatent.stats import mean_and_se
 
 CODE_BATCH = 500  # test images sampled at once
 UPPER_SAMPLES = 10  # samples of a deep prior's upper layers per code, for its importance estimate of p*(z)
 
 
 @torch.no_grad()
-def code_nats(model: HybridModel, x: torch.Tensor, log_z: float, k: int = 10, generator=None) -> tuple[float, float]:
+def code_nats(
+    model: HybridModel, x: torch.Tensor, log_z: float, k: int = 10, generator=None, blocks: np.ndarray | None = None
+) -> tuple[float, float]:
     """Mean over images of the K-sample average of log q(z|x) - log p*(z) + log Z, z ~ q(.|x), and its standard
-    error over images; nats per image (log Z: the prior's, 0 for a normalised prior). For a deep prior log p*(z)
-    is the log-mean-exp of UPPER_SAMPLES importance estimates over its upper layers, so the figure is an upper
-    estimate of the rate (exact for the other priors)."""
+    error over images (clustered by `blocks` where given: binlatent.stats); nats per image (log Z: the prior's, 0
+    for a normalised prior). For a deep prior log p*(z) is the log-mean-exp of UPPER_SAMPLES importance estimates
+    over its upper layers, so the figure is an upper estimate of the rate (exact for the other priors)."""
     parts = []
     for xb in x.split(CODE_BATCH):
         z, log_q = model.encoder.sample(xb, k, generator)  # (batch, K, n_latent), (batch, K)
@@ -30,4 +34,4 @@ def code_nats(model: HybridModel, x: torch.Tensor, log_z: float, k: int = 10, ge
         log_p = torch.logsumexp(torch.as_tensor(log_p).double(), 0) - math.log(UPPER_SAMPLES)
         parts.append((log_q.double() - log_p).mean(1) + log_z)
     per_image = torch.cat(parts)
-    return float(per_image.mean()), float(per_image.std() / math.sqrt(len(per_image)))
+    return mean_and_se(per_image.cpu().numpy(), blocks)

@@ -15,45 +15,15 @@ unrolled network computes exactly the RBMs' mean-field passes, up to that affine
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from binlatent.networks import Decoder, Encoder, ImageFormat
+from binlatent.networks import Decoder, Encoder
 from binlatent.pixelcnn import AutoregressiveDecoder
 from binlatent.rbm import RBM
-
-
-class RBMStackError(ValueError):
-    """A config whose networks an RBM stack cannot initialise."""
-
-
-EIGHT_BIT_DATASETS = ("patches", "cifar10")
-
-
-def check_config(network: Mapping[str, Any], dataset: str) -> None:
-    """Stop before any job runs when the config's networks or dataset cannot start from an RBM stack (the pixel
-    kind of a user's file is checked by the stack's first job)."""
-    pixels = "8bit" if dataset in EIGHT_BIT_DATASETS else "binary"
-    stack_sizes(ImageFormat((1,), pixels), network)
-
-
-def stack_sizes(image: ImageFormat, network: Mapping[str, Any]) -> list[int]:
-    """The visible units of each RBM of the stack and the last one's hidden units: [D, *hidden, n_latent]."""
-    if network["kind"] != "mlp" or image.pixels != "binary" or network["activation"] != "tanh":
-        raise RBMStackError(
-            "config: stage1.init: rbm_stack initialises an MLP with tanh units on binary images (network.kind: mlp, "
-            f"network.activation: tanh); this run has network.kind: {network['kind']}, network.activation: "
-            f"{network['activation']} on {image.pixels} images: use stage1.init: random"
-        )
-    return [image.n_pixels, *hidden_units(network)]
-
-
-def hidden_units(network: Mapping[str, Any]) -> list[int]:
-    """The hidden units of each RBM of the stack, bottom first: the encoder's hidden layers, then the code."""
-    return [*network["hidden"], network["n_latent"]]
+from binlatent.variants import RBMStackError
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from binlatent import plots
+from binlatent.io import write_text
 from binlatent.published import published_table
 from binlatent.variants import DECODER_LABELS, ModelSpec, ablation_axis
 
@@ -149,11 +150,16 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_results(
-    metrics: pd.DataFrame, out_dir: Path, pixels: str = "binary", references: pd.DataFrame | None = None
+    metrics: pd.DataFrame,
+    csv: str | Path,
+    markdown: str | Path,
+    figure: str | Path,
+    pixels: str = "binary",
+    references: pd.DataFrame | None = None,
 ) -> None:
-    """results.csv (every number), results.md (formatted, with a note) and results.png (each model's test figure
-    with its interval, published figures as reference lines) into out_dir; `references` (codecs on the same
-    test images) join the table as rows marked 'reference: not a model'."""
+    """The results table as csv (every number) and markdown (formatted, with a note), and its figure (each model's
+    test figure with its interval, published figures as reference lines); `references` (codecs on the same test
+    images) join the table as rows marked 'reference: not a model'."""
     k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
     n_seeds = int(metrics["n_seeds"].max()) if "n_seeds" in metrics else 1
     runs = (
@@ -163,7 +169,7 @@ def write_results(
         "and the root mean square of the seeds' standard errors; the interval holds every seed's"
     )
     table = results_table(metrics, pixels, references)
-    table.to_csv(out_dir / "results.csv", index=False)
+    write_text(csv, table.to_csv(index=False))
     pretty = format_results(table)
     note = (
         "Test log-likelihood in nats per image (higher is better): importance sampling with "
@@ -200,8 +206,8 @@ def write_results(
             "own file (PNG optimised, WebP lossless; 8 * bytes / dims, headers included), and the entropy of each "
             "channel's value histogram over the test images."
         )
-    (out_dir / "results.md").write_text(pretty.to_markdown(index=False) + "\n\n" + note + "\n")
-    plots.plot_results(table.assign(label=table.apply(model_label, axis=1)), key, out_dir / "results.png", title)
+    write_text(markdown, pretty.to_markdown(index=False) + "\n\n" + note + "\n")
+    plots.plot_results(table.assign(label=table.apply(model_label, axis=1)), key, figure, title)
 
 
 def ablation_panels(

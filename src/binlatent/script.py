@@ -1,4 +1,5 @@
-"""Helpers for the thin workflow scripts: log to the rule's log file, report failures there too."""
+"""Helpers for the workflow's script adapter (workflow/scripts/stage.py): the job's files by name, and logging to
+the rule's log file with failures reported there too."""
 
 from __future__ import annotations
 
@@ -18,11 +19,6 @@ def host() -> str:
     return socket.gethostname() + (f" (SLURM_JOB_ID={job})" if job else "")
 
 
-def declared_config(snakemake: Any) -> dict[str, Any]:
-    """The config sections the rule declares in `params` (all its params but the resume `state` path)."""
-    return {name: value for name, value in snakemake.params.items() if name != "state"}
-
-
 def run_logged(snakemake: Any, job: Callable[[], None]) -> None:
     """Run `job` with logging to snakemake.log[0]; a failure is logged with its message and re-raised."""
     logging.basicConfig(
@@ -38,3 +34,8 @@ def run_logged(snakemake: Any, job: Callable[[], None]) -> None:
         print(f"ERROR in rule {snakemake.rule}: {err} (log: {snakemake.log[0]})", file=sys.stderr)
         raise
     log.info("rule %s finished", snakemake.rule)
+
+
+def named_files(files: Any) -> dict[str, Any]:
+    """Snakemake's named inputs or outputs as a dict: a path, or a list of paths."""
+    return {name: value if isinstance(value, str) else list(value) for name, value in files.items()}

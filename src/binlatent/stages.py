@@ -1,35 +1,35 @@
-"""The workflow's stages, one function per rule of the same name: read the inputs, make one library call,
-write the outputs. Each receives only the config sections its rule declares in `params` (`cfg`), so what a
-job reads is what Snakemake tracks.
+"""The workflow's stages, one function per rule of the same name (binlatent.plan): read the inputs, make one library
+call, write the outputs. Each takes its job's params (`cfg`: the config values its rule reads, recorded in every
+artifact it writes), its files by keyword, named as the plan names them, and the threads it may use; `run` calls
+the one of a job.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import codecs, datasets, plots, rbm_stack, results, seeds
-from binlatent.clustered import use_clustered_errors
+from binlatent import codecs, datasets, margins, plots, rbm_stack, results, seeds, tuning
+from binlatent.checkpoints import load_checkpoint, save_checkpoint
+from binlatent.datasets.loaders import load_dataset
 from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
 from binlatent.finetune import train_on_bound
-from binlatent.io import load_checkpoint, read_h5, read_h5_names, save_checkpoint, write_h5, write_text
+from binlatent.image import ImageFormat
+from binlatent.io import read_curves, read_h5, read_h5_names, replaced_folder, write_h5, write_text
 from binlatent.models import build_model, load_model, model_arguments, save_model
-from binlatent.networks import ImageFormat, build_networks
-from binlatent.paths import decoder_of
+from binlatent.networks import build_networks
 from binlatent.pretrain import binary_codes, fit_rbm, hidden_codes, train_autoencoder
 from binlatent.priors import LogZSettings
 from binlatent.rate import code_nats
 from binlatent.rbm import RBM
 from binlatent.training import Checkpointer, history_arrays, select_device, validation_generator
-from binlatent.variants import ModelSpec, finetune_config
+from binlatent.variants import ModelSpec, finetune_config, reference_model, stack_sizes
 
 log = logging.getLogger("binlatent")
 
@@ -37,6 +37,12 @@ log = logging.getLogger("binlatent")
 STAGE_SEEDS = {"binarize": 0, "stage1": 1, "stage2": 2, "finetune": 3, "evaluate": 4, "figures": 5}
 Config = Mapping[str, Any]
 CODE_SPLITS = ["z_train", "z_valid", "z_test"]  # the binary codes of every split in a codes HDF5
+
+
+def run(rule: str, cfg: Config, files: Mapping[str, Any], threads: int, state: str | None = None) -> None:
+    """The stage function of `rule` on a job's params, files (by name) and resume state."""
+    stage = globals()[rule]
+    stage(cfg, threads=threads, **files, **({"state": state} if state else {}))
 
 
 def setup(cfg: Config, stage: str, threads: int) -> tuple[torch.device, torch.Generator]:
@@ -63,54 +69,48 @@ def image_format(data_path: str) -> ImageFormat:
     return ImageFormat(datasets.image_shape(data_path), datasets.pixel_kind(data_path))
 
 
-def checkpointer(cfg: Config, state_path: str, **inputs: str | None) -> Checkpointer:
+def checkpointer(cfg: Config, state: str, **inputs: str | None) -> Checkpointer:
     """The resumable state of a training job whose result depends on `cfg` and the given input files."""
-    return Checkpointer(state_path, cfg["checkpoint_every"], cfg, {k: v for k, v in inputs.items() if v})
+    return Checkpointer(state, cfg["checkpoint_every"], cfg, {k: v for k, v in inputs.items() if v})
 
 
-def binarize(cfg: Config, out_path: str) -> None:
-    """Load the configured dataset, split it, binarise binary images with a fixed seed, write one HDF5 file."""
-    raw = datasets.load_dataset(cfg)
+def binarize(cfg: Config, *, data: str, threads: int, user_file: str | None = None) -> None:
+    """Load the configured dataset, split it, binarise binary images with a fixed seed, write one HDF5 file (the
+    user's file, where the dataset is one, is read through cfg['data_path'])."""
+    raw = load_dataset(cfg)
     arrays = datasets.prepared_splits(raw, cfg["seed"])
     attrs = {"source": raw.source, "image_shape": list(raw.image_shape), "pixels": raw.pixels}
-    write_h5(out_path, arrays, cfg, attrs)
-    log.info("wrote %s: %s", out_path, {k: v.shape for k, v in arrays.items()})
+    write_h5(data, arrays, cfg, attrs)
+    log.info("wrote %s: %s", data, {k: v.shape for k, v in arrays.items()})
 
 
 def pretrain_autoencoder(
-    cfg: Config,
-    data_path: str,
-    ckpt_path: str,
-    codes_path: str,
-    state_path: str,
-    threads: int,
-    rbm_paths: Sequence[str] = (),
+    cfg: Config, *, data: str, checkpoint: str, codes: str, state: str, threads: int, rbms: Sequence[str] = ()
 ) -> None:
-    """Stage one: train the autoencoder, write its checkpoint and the binary codes of every split; from random
-    weights, or unrolled from the RBM stack in `rbm_paths` (bottom first) when stage1.init is rbm_stack (an
-    autoregressive decoder takes the stack's downward passes into its hidden layers only: rbm_stack.unroll). The
-    networks are cfg['network']'s, whose decoder is the one of the models that start from this stage one."""
+    """Stage one: train the autoencoder of cfg['network'], write its checkpoint and the binary codes of every
+    split; from random weights, or unrolled from the RBM stack `rbms` (bottom first) when it starts from one (an
+    autoregressive decoder takes the stack's downward passes into its hidden layers only: rbm_stack.unroll)."""
     device, generator = setup(cfg, "stage1", threads)
-    x = splits(data_path, device)
-    image = image_format(data_path)
+    x = splits(data, device)
+    image = image_format(data)
     encoder, decoder = build_networks(image, cfg["network"])
-    if rbm_paths:
-        rbm_stack.stack_sizes(image, cfg["network"])  # a config the stack cannot start stops here, with its fix
-        rbm_stack.unroll(encoder, decoder, [RBM.from_state(load_checkpoint(path)["rbm"]) for path in rbm_paths])
-        if cfg["network"].get("decoder") == "autoregressive":
+    if rbms:
+        stack_sizes(image, cfg["network"])  # a config the stack cannot start stops here, with its fix
+        rbm_stack.unroll(encoder, decoder, [RBM.from_state(load_checkpoint(path)["rbm"]) for path in rbms])
+        if cfg["network"]["decoder"] == "autoregressive":
             log.info("RBM stack unrolled into the encoder and the hidden layers of the decoder's MLP; its maps of z "
                      "and its PixelCNN start from random weights")  # fmt: skip
     encoder, decoder = encoder.to(device), decoder.to(device)
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path, data=data_path, **{f"rbm_{i}": p for i, p in enumerate(rbm_paths)})
+    resume = checkpointer(cfg, state, data=data, **{f"rbm_{i}": p for i, p in enumerate(rbms)})
     history = train_autoencoder(encoder, decoder, x["train"], x["valid"], cfg["stage1"], generator, resume)
     seconds = time.perf_counter() - t0
-    codes = {}
+    arrays = {}
     for split, xs in x.items():
-        codes[f"q_{split}"], codes[f"z_{split}"] = binary_codes(encoder, xs, generator)
-    write_h5(codes_path, {**codes, **history_arrays(history, "curves")}, cfg, {"train_seconds": seconds})
-    state = {"encoder": encoder.state_dict(), "decoder": decoder.state_dict(), "image": image.as_dict()}
-    save_checkpoint(ckpt_path, {**state, "train_seconds": seconds}, cfg)
+        arrays[f"q_{split}"], arrays[f"z_{split}"] = binary_codes(encoder, xs, generator)
+    write_h5(codes, {**arrays, **history_arrays(history, "curves")}, cfg, {"train_seconds": seconds})
+    networks = {"encoder": encoder.state_dict(), "decoder": decoder.state_dict(), "image": image.as_dict()}
+    save_checkpoint(checkpoint, {**networks, "train_seconds": seconds}, cfg)
     resume.finish()
 
 
@@ -125,139 +125,121 @@ def layer_data(path: str, device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def fit_rbm_layer(
-    cfg: Config, data_path: str, ckpt_path: str, curves_path: str, next_path: str, state_path: str, n_hidden: int,
-    device: torch.device, generator: torch.Generator,
-) -> None:  # fmt: skip
-    """Fit an RBM with `n_hidden` hidden units to the binary data of `data_path` with cfg['rbm'], and write its
+    cfg: Config, stage: str, *, data: str, checkpoint: str, curves: str, codes: str, state: str, threads: int
+) -> None:
+    """Fit an RBM with cfg['n_hidden'] hidden units to the binary data of `data` with cfg['rbm'], and write its
     checkpoint, curves and its hidden units sampled on every split of that data: the next layer's data."""
-    z = layer_data(data_path, device)
-    rbm = RBM(z["z_train"].shape[1], n_hidden).to(device)
+    device, generator = setup(cfg, stage, threads)
+    z = layer_data(data, device)
+    rbm = RBM(z["z_train"].shape[1], cfg["n_hidden"]).to(device)
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path, data=data_path)
-    history, state = fit_rbm(rbm, z["z_train"], z["z_valid"], cfg["rbm"], generator, resume)
+    resume = checkpointer(cfg, state, data=data)
+    history = fit_rbm(rbm, z["z_train"], z["z_valid"], cfg["rbm"], generator, resume)
     seconds = time.perf_counter() - t0
-    rbm.load_state_dict(state)
     next_codes = {}
-    for key, codes in z.items():
+    for key, layer_codes in z.items():
         split = key.removeprefix("z_")
-        next_codes[f"q_{split}"], next_codes[f"z_{split}"] = hidden_codes(rbm, codes, generator)
-    write_h5(curves_path, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
-    write_h5(next_path, next_codes, cfg, {"train_seconds": seconds})
-    save_checkpoint(ckpt_path, {"rbm": state, "train_seconds": seconds}, cfg)
+        next_codes[f"q_{split}"], next_codes[f"z_{split}"] = hidden_codes(rbm, layer_codes, generator)
+    write_h5(curves, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
+    write_h5(codes, next_codes, cfg, {"train_seconds": seconds})
+    save_checkpoint(checkpoint, {"rbm": rbm.state_dict(), "train_seconds": seconds}, cfg)
     resume.finish()
 
 
-def pretrain_prior(
-    cfg: Config, codes_path: str, ckpt_path: str, curves_path: str, next_path: str, state_path: str, threads: int,
-    n_hidden: int,
-) -> None:  # fmt: skip
+def pretrain_prior(cfg: Config, **files: Any) -> None:
     """Stage two, one layer of the prior: an RBM fitted to the stage-one codes or to the layer below's hidden
-    units (`codes_path`), with cfg['rbm'] (the layer's settings of config['prior'])."""
-    device, generator = setup(cfg, "stage2", threads)
-    fit_rbm_layer(cfg, codes_path, ckpt_path, curves_path, next_path, state_path, n_hidden, device, generator)
+    units, with cfg['rbm'] (the layer's settings of config['prior'])."""
+    fit_rbm_layer(cfg, "stage2", **files)
 
 
-def pretrain_encoder_rbm(
-    cfg: Config, data_path: str, ckpt_path: str, curves_path: str, next_path: str, state_path: str, threads: int,
-    n_hidden: int,
-) -> None:  # fmt: skip
-    """One RBM of the stack that starts stage one (stage1.init: rbm_stack): on the pixels (`data_path`, the data
-    stage's file) or on the layer below's hidden units, with cfg['rbm'] (config['stage1']['rbm_stack'])."""
-    device, generator = setup(cfg, "stage1", threads)
-    fit_rbm_layer(cfg, data_path, ckpt_path, curves_path, next_path, state_path, n_hidden, device, generator)
+def pretrain_encoder_rbm(cfg: Config, **files: Any) -> None:
+    """One RBM of the stack that starts stage one (stage1.init: rbm_stack): on the pixels (the data stage's file)
+    or on the layer below's hidden units, with cfg['rbm'] (config['stage1']['rbm_stack'])."""
+    fit_rbm_layer(cfg, "stage1", **files)
 
 
-def train_pixel_rbm(
-    cfg: Config, data_path: str, ckpt_path: str, curves_path: str, state_path: str, threads: int
-) -> None:
+def train_pixel_rbm(cfg: Config, *, data: str, checkpoint: str, curves: str, state: str, threads: int) -> None:
     """The pixel RBM baseline: the stage-two schedule on the images; keeps the best validation epoch."""
     device, generator = setup(cfg, "finetune", threads)
     spec = ModelSpec(**cfg["spec"])
-    image = image_format(data_path)
+    image = image_format(data)
     if image.pixels != "binary":
         raise datasets.DataError(
             f"config: models.{spec.name} is an RBM on the pixels, which needs binary images; the data are "
             f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file"
         )
-    x = splits(data_path, device)
+    x = splits(data, device)
     model = build_model(model_arguments(spec, image)).to(device)
     pcfg = cfg["pixel_rbm"]
     t0 = time.perf_counter()
-    resume = checkpointer(cfg, state_path, data=data_path)
-    history, best = fit_rbm(
-        model.rbm,
-        x["train"],
-        x["valid"],
-        pcfg,
-        generator,
-        resume,
-        lambda: (
-            model.log_z(x["train"], LogZSettings.per_epoch(pcfg["valid_ais"]), validation_generator(generator)).value
-        ),
-        f"RBM on pixels ({spec.rbm_hidden} hidden)",
-    )
+    resume = checkpointer(cfg, state, data=data)
+
+    def log_z() -> float:
+        return model.log_z(x["train"], LogZSettings.per_epoch(pcfg["valid_ais"]), validation_generator(generator)).value
+
+    history = fit_rbm(model.rbm, x["train"], x["valid"], pcfg, generator, resume, log_z,
+                      f"RBM on pixels ({spec.rbm_hidden} hidden)")  # fmt: skip
     seconds = time.perf_counter() - t0
-    model.rbm.load_state_dict(best)
-    write_h5(curves_path, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
-    save_model(ckpt_path, model, model.state_dict(), seconds, cfg)
+    write_h5(curves, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
+    save_model(checkpoint, model, model.state_dict(), seconds, cfg)
     resume.finish()
 
 
 def finetune(
     cfg: Config,
-    data_path: str,
-    stage1_path: str | None,
-    prior_paths: Sequence[str],
-    ckpt_path: str,
-    curves_path: str,
-    state_path: str,
+    *,
+    data: str,
+    checkpoint: str,
+    curves: str,
+    state: str,
     threads: int,
+    stage1: str | None = None,
+    prior: Sequence[str] = (),
 ) -> None:
     """Joint training on the bound, from the pretrained parts the spec names (or from scratch): the stage-one
     autoencoder and the stage-two checkpoints of the prior's layers, bottom first."""
     device, generator = setup(cfg, "finetune", threads)
     spec = ModelSpec(**cfg["spec"])
-    if spec.decoder != decoder_of(cfg["network"]):
-        raise ValueError(
-            f"model {spec.name}: its decoder is {spec.decoder}, its network settings' "
-            f"{cfg['network'].get('decoder')}: pass variants.model_network(config['network'], spec)"
-        )
-    x = splits(data_path, device)
-    model = build_model(model_arguments(spec, image_format(data_path), cfg["network"]))
+    x = splits(data, device)
+    model = build_model(model_arguments(spec, image_format(data)))
     pretrain_seconds = 0.0
-    if stage1_path:
-        saved = load_checkpoint(stage1_path)
+    if stage1:
+        saved = load_checkpoint(stage1)
         model.encoder.load_state_dict(saved["encoder"])
         model.decoder.load_state_dict(saved["decoder"])
         pretrain_seconds += saved["train_seconds"]
-    if prior_paths:
-        layers = [load_checkpoint(path) for path in prior_paths]
+    if prior:
+        layers = [load_checkpoint(path) for path in prior]
         model.prior.load_pretrained(layers)
         pretrain_seconds += sum(layer["train_seconds"] for layer in layers)
     model.to(device)
     with torch.no_grad():
         model.prior.init_from_codes(model.encoder.code_mean(x["train"]))
     t0 = time.perf_counter()
-    prior_inputs = {f"prior_{i}": path for i, path in enumerate(prior_paths)}
-    resume = checkpointer(cfg, state_path, data=data_path, stage1=stage1_path, **prior_inputs)
-    history, best_state = train_on_bound(
-        model, x["train"], x["valid"], finetune_config(cfg["finetune"], spec), generator, resume
-    )
+    prior_inputs = {f"prior_{i}": path for i, path in enumerate(prior)}
+    resume = checkpointer(cfg, state, data=data, stage1=stage1, **prior_inputs)
+    history = train_on_bound(model, x["train"], x["valid"], finetune_config(cfg["finetune"], spec), generator, resume)
     seconds = time.perf_counter() - t0
-    write_h5(curves_path, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
-    save_model(ckpt_path, model, best_state, seconds + pretrain_seconds, cfg)
+    write_h5(curves, history_arrays(history, "curves"), cfg, {"train_seconds": seconds})
+    save_model(checkpoint, model, model.state_dict(), seconds + pretrain_seconds, cfg)
     resume.finish()
 
 
-def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: str, threads: int) -> None:
+# The tuning sweep's jobs are fine-tunings, and trainings of the RBM on pixels, at one point of the grid each.
+tune = finetune
+tune_pixel_rbm = train_pixel_rbm
+
+
+def evaluate(cfg: Config, *, data: str, checkpoint: str, evaluation: str, metrics: str, threads: int) -> None:
     """Test log-likelihood with standard error, AIS/exact log Z, RAISE; HDF5 of traces and a CSV row."""
     device, generator = setup(cfg, "evaluate", threads)
-    x = splits(data_path, device)
-    model = load_model(ckpt_path, device)
+    x = splits(data, device)
+    model = load_model(checkpoint, device)
     spec = model.spec
+    blocks = datasets.split_blocks(data, "test")
     t0 = time.perf_counter()
-    metrics, arrays = evaluate_model(model, x["test"], x["train"], cfg["evaluate"], generator)
-    metrics.update(
+    row, arrays = evaluate_model(model, x["test"], x["train"], cfg["evaluate"], generator, blocks)
+    row.update(
         model=spec.name,
         prior=spec.prior_kind,
         pretraining=spec.pretraining_label,
@@ -265,80 +247,90 @@ def evaluate(cfg: Config, data_path: str, ckpt_path: str, out_h5: str, out_csv: 
         estimator=spec.estimator,
         train_K=spec.K,
         rbm_hidden="-".join(str(n) for n in spec.prior_layers) or spec.rbm_hidden,
-        **training_settings(ckpt_path),
+        **training_settings(checkpoint),
         n_params=sum(p.numel() for p in model.parameters()),
         train_seconds=model.train_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
     if spec.K:  # a model with a code: how much it carries
-        metrics["code_nats"], metrics["code_nats_se"] = code_nats(
-            model, x["test"], metrics["log_z"], generator=generator
+        row["code_nats"], row["code_nats_se"] = code_nats(
+            model, x["test"], row["log_z"], generator=generator, blocks=blocks
         )
-    blocks = datasets.split_blocks(data_path, "test")
-    if blocks is not None:
-        use_clustered_errors(metrics, arrays, blocks)
     if model.image.pixels == "8bit":
-        add_bits_per_dim(metrics, model.image.n_pixels)
-    log.info("metrics: %s", metrics)
-    write_h5(out_h5, arrays, cfg, dict(metrics))
-    frame = pd.DataFrame([metrics])
-    write_text(out_csv, frame[["model", *[c for c in frame.columns if c != "model"]]].to_csv(index=False))
-
-
-REFERENCE_MODEL = "hybrid"
+        add_bits_per_dim(row, model.image.n_pixels)
+    log.info("metrics: %s", row)
+    write_h5(evaluation, arrays, cfg, dict(row))
+    frame = pd.DataFrame([row])
+    write_text(metrics, frame[["model", *[c for c in frame.columns if c != "model"]]].to_csv(index=False))
 
 
 def figures(
     cfg: Config,
-    data_path: str,
-    pretraining_curves: Mapping[str, str],
-    models: Mapping[str, Mapping[str, str]],
-    out_dir: str,
-    runs: Mapping[int, Mapping[str, Mapping[str, str]]],
+    *,
+    data: str,
+    checkpoints: Sequence[str],
+    curves: Sequence[str],
+    evaluations: Sequence[str],
+    metrics: Sequence[str],
+    pretraining_curves: Sequence[str],
+    figures: str,
     threads: int,
 ) -> None:
     """Samples, reconstructions, training curves, AIS diagnostic, ablations, the results table and the reference's
-    paired margins (standard errors clustered by the test images' blocks where the data record them), into out_dir.
+    paired margins (standard errors clustered by the test images' blocks where the data record them), in the folder
+    `figures`: built beside it and swapped in only when complete, so that a failure leaves the previous one.
 
-    `pretraining_curves` maps a stage label to its curves HDF5; `models` maps a model name to its
-    'checkpoint', 'curves', 'evaluation' and 'metrics' paths (the first training seed's); `runs` maps every
-    training seed to its models' 'evaluation' and 'metrics' paths: the table gives the mean over seeds, the margins
-    each seed's (binlatent.seeds). Ablations are read against the model named
-    REFERENCE_MODEL (else the first): config files merge, so the order of the models is not the user's.
-    The directory is built beside out_dir and renamed into place when complete.
-    """
+    cfg['models'] names the models, in the order of `checkpoints` and `curves` (the first training seed's);
+    `evaluations` and `metrics` hold every training seed's (cfg['seeds']) of every model, seed by seed: the table
+    gives the mean over seeds, the margins each seed's (binlatent.seeds, binlatent.margins). cfg['pretraining']
+    labels `pretraining_curves`. Ablations and margins are read against binlatent.variants.reference_model."""
     device, generator = setup(cfg, "figures", threads)
-    fcfg = cfg["figures"]
-    trained = {name: load_model(paths["checkpoint"], device) for name, paths in models.items()}
-    image = next(iter(trained.values())).image
-    x = splits(data_path, device)
-    x_test = x["test"][: fcfg["n_reconstructions"]]
-    out = Path(out_dir)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    samples, recon = {}, {"test images": (x_test / image.max_value).cpu().numpy()}
-    for name, model in trained.items():
-        title = plots.decoded_title(name, model.shows)  # E[x|z], or one draw from an autoregressive decoder
-        drawn = model.sample(fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator, x["train"], fcfg["sample_ais"])
-        samples[title] = drawn.cpu().numpy()
-        reconstruction = model.reconstruct(x_test)
-        if reconstruction is not None:
-            recon[title] = reconstruction.cpu().numpy()
-    plots.plot_image_panels(samples, image.shape, int(np.sqrt(fcfg["n_samples"])), tmp / "samples.png")
-    plots.plot_reconstructions(recon, image.shape, tmp / "reconstructions.png")
-    curves = {label: plots.read_curves(path) for label, path in pretraining_curves.items()}
-    curves.update({name: plots.read_curves(paths["curves"]) for name, paths in models.items()})
-    plots.plot_training_curves(curves, tmp / "training_curves.png")
-    reference = REFERENCE_MODEL if REFERENCE_MODEL in models else next(iter(models))
-    plots.plot_ais_evaluation(models[reference]["evaluation"], tmp / "ais_diagnostic.png", reference)
-    metrics = seeds.aggregate_seeds(seeds.seed_metrics(runs))
-    panels = results.ablation_panels(metrics, {name: model.spec for name, model in trained.items()}, reference)
-    if panels:
-        plots.plot_ablations(panels, tmp / "ablations.png")
-    references = codecs.data_reference_rows(data_path) if image.pixels == "8bit" else None
-    results.write_results(metrics, tmp, image.pixels, references)
-    if len(models) > 1:
-        seeds.write_margins(runs, reference, tmp, datasets.split_blocks(data_path, "test"))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with replaced_folder(figures) as out:
+        fcfg, names = cfg["figures"], list(cfg["models"])
+        trained = {name: load_model(path, device) for name, path in zip(names, checkpoints, strict=True)}
+        runs = {
+            seed: {name: {"evaluation": evaluations[i * len(names) + j], "metrics": metrics[i * len(names) + j]}
+                   for j, name in enumerate(names)}
+            for i, seed in enumerate(cfg["seeds"])
+        }  # fmt: skip
+        image = next(iter(trained.values())).image
+        x = splits(data, device)
+        x_test = x["test"][: fcfg["n_reconstructions"]]
+        drawn, recon = {}, {"test images": (x_test / image.max_value).cpu().numpy()}
+        for name, model in trained.items():
+            title = plots.decoded_title(name, model.shows)  # E[x|z], or one draw from an autoregressive decoder
+            drawn[title] = model.sample(
+                fcfg["n_samples"], fcfg["sample_gibbs_steps"], generator, x["train"], fcfg["sample_ais"]
+            ).cpu().numpy()  # fmt: skip
+            reconstruction = model.reconstruct(x_test)
+            if reconstruction is not None:
+                recon[title] = reconstruction.cpu().numpy()
+        plots.plot_image_panels(drawn, image.shape, int(np.sqrt(fcfg["n_samples"])), out / "samples.png")
+        plots.plot_reconstructions(recon, image.shape, out / "reconstructions.png")
+        labelled = [*zip(cfg["pretraining"], pretraining_curves, strict=True), *zip(names, curves, strict=True)]
+        stage_curves = {label: read_curves(path) for label, path in labelled}
+        plots.plot_training_curves(stage_curves, out / "training_curves.png")
+        reference = reference_model(names)
+        plots.plot_ais_evaluation(runs[cfg["seeds"][0]][reference]["evaluation"], out / "ais_diagnostic.png", reference)
+        table = seeds.aggregate_seeds(seeds.seed_metrics(runs))
+        panels = results.ablation_panels(table, {name: model.spec for name, model in trained.items()}, reference)
+        if panels:
+            plots.plot_ablations(panels, out / "ablations.png")
+        references = codecs.data_reference_rows(data) if image.pixels == "8bit" else None
+        results.write_results(
+            table, out / "results.csv", out / "results.md", out / "results.png", image.pixels, references
+        )
+        if len(names) > 1:
+            blocks = datasets.split_blocks(data, "test")
+            margins.write_margins(runs, reference, out / "margins.csv", out / "margins.md", blocks)
+
+
+def tuning_table(
+    cfg: Config, *, curves: Sequence[str], table: str, markdown: str, figure: str, chosen: str, threads: int
+) -> None:
+    """The sweep's table of each grid point's best validation score, each model's choice, its figure, and the values
+    to paste into config.yaml (in the log too)."""
+    grid = tuning.write_tuning(cfg["points"], curves, cfg["models"], table, markdown, chosen)
+    plots.plot_tuning(grid, figure)
+    with open(chosen) as f:
+        log.info("chosen values, for config.yaml:\n%s", f.read())

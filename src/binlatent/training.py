@@ -1,26 +1,25 @@
-"""The shared epoch loop: resumable checkpoints, divergence checks, progress with ETA."""
+"""The one epoch loop of every training stage: the stage supplies its step and its validation score, the loop owns
+the best epoch (its score, direction and weights), early stopping, resumable checkpoints of all of it, divergence
+checks and progress with ETA."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from binlatent.io import load_checkpoint, save_checkpoint
+from binlatent.checkpoints import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("binlatent")
-
-# The layout of the training stages' resume states: raise it whenever a stage's snapshot changes its keys, so that a
-# state an earlier version of the code wrote is discarded with a message rather than misread on resuming.
-RESUME_FORMAT = 2
 
 
 class DivergenceError(RuntimeError):
@@ -69,10 +68,10 @@ def content_hash(path: str | Path) -> str:
 
 
 def job_fingerprint(config: Mapping[str, Any] | None, inputs: Mapping[str, str | Path]) -> dict[str, str]:
-    """What a training job's result depends on: every config value it was given, its inputs' contents, and the
-    layout of its resume state (RESUME_FORMAT)."""
+    """What a training job's result depends on: every config value it was given (the digest of the code its stage
+    runs among them, binlatent.code_digest) and its inputs' contents."""
     inputs_hashed = {f"input {name}": content_hash(path) for name, path in inputs.items()}
-    return {**flat_values(config or {}), **inputs_hashed, "resume format": str(RESUME_FORMAT)}
+    return {**flat_values(config or {}), **inputs_hashed}
 
 
 def fingerprint_changes(saved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
@@ -88,9 +87,8 @@ def fingerprint_changes(saved: Mapping[str, str], current: Mapping[str, str]) ->
 class Checkpointer:
     """Resumable state of one training stage, kept outside Snakemake's outputs and removed when done.
 
-    The state records the job's fingerprint (`job_fingerprint` of its config sections, inputs and the resume
-    format); a rerun resumes only from a state whose fingerprint matches exactly, and otherwise discards it and
-    starts afresh.
+    The state records the job's fingerprint (`job_fingerprint` of its config sections, code and inputs); a rerun
+    resumes only from a state whose fingerprint matches exactly, and otherwise discards it and starts afresh.
     """
 
     def __init__(
@@ -128,32 +126,99 @@ def format_metrics(metrics: Mapping[str, float]) -> str:
     return " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
 
 
+class Resumable(Protocol):
+    """A part of a training stage's state: a module, an optimiser, persistent chains, a random generator."""
+
+    def state_dict(self) -> Any: ...
+
+    def load_state_dict(self, state: Any) -> None: ...
+
+
+class GeneratorState:
+    """A torch random generator as a resumable part."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["state"])
+
+
+class BestEpoch:
+    """The epoch with the best validation score so far and the weights of `kept` then; early stopping after
+    `patience` epochs without a better score. `key` names the score among a step's metrics, `higher` its direction;
+    a tie keeps the earlier epoch."""
+
+    def __init__(self, key: str, higher: bool, kept: torch.nn.Module, patience: int | None = None):
+        self.key, self.higher, self.kept, self.patience = key, higher, kept, patience
+        self.score: float | None = None
+        self.epoch = 0  # 1-based; 0 before any epoch is scored
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def offer(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Keep epoch (0-based) when it scored better than every epoch before it."""
+        value = metrics.get(self.key)
+        if value is None:
+            return
+        if self.score is None or (value > self.score if self.higher else value < self.score):
+            self.score, self.epoch, self.state = value, epoch + 1, copy.deepcopy(self.kept.state_dict())
+
+    def should_stop(self, epoch: int) -> bool:
+        """Whether `patience` epochs have passed since the best one, at epoch (0-based)."""
+        return self.patience is not None and self.score is not None and epoch + 1 - self.epoch >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "epoch": self.epoch, "state": self.state}
+
+    def load_state_dict(self, saved: Mapping[str, Any]) -> None:
+        self.score, self.epoch, self.state = saved["score"], saved["epoch"], saved["state"]
+
+
 def train_epochs(
     stage: str,
     n_epochs: int,
-    epoch_fn: Callable[[int], dict[str, float]],
-    snapshot: Callable[[], dict[str, Any]],
-    restore: Callable[[dict[str, Any]], None],
+    step: Callable[[int], dict[str, float]],
+    parts: Mapping[str, Resumable],
     checkpointer: Checkpointer,
-    modules: Mapping[str, torch.nn.Module],
-    should_stop: Callable[[list[dict[str, float]]], bool] = lambda history: False,
+    score: Callable[[int, Mapping[str, float]], dict[str, float]] | None = None,
+    best: BestEpoch | None = None,
+    score_every: int = 1,
+    scoring: Callable[[], AbstractContextManager] = nullcontext,
 ) -> list[dict[str, float]]:
     """Run epochs start..n_epochs, resuming from the checkpoint if there is one; return the history.
 
-    `snapshot()` returns everything needed to resume (models, optimisers, RNG states, chains),
-    `restore(state)` puts it back; the loop adds the epoch number and the history.
+    Each epoch runs `step(epoch)` (the training metrics), then every `score_every` epochs and at the last
+    `score(epoch, metrics)` (the validation metrics), inside the `scoring()` context (the average of the weights
+    applied, where there is one); `best` keeps the best-scoring epoch's weights from there. Training ends early when
+    `best` says so, and the kept weights are then loaded into its module. `parts` is everything a resumed epoch
+    needs (modules, optimisers, chains, generators), saved every checkpointer.every epochs with the history and
+    `best`; the modules among them are checked for NaN and infinite values every epoch.
     """
     history: list[dict[str, float]] = []
     start = 0
+    modules = {name: part for name, part in parts.items() if isinstance(part, torch.nn.Module)}
     saved = checkpointer.load()
     if saved is not None:
-        restore(saved)
+        for name, part in parts.items():
+            part.load_state_dict(saved["parts"][name])
+        if best is not None:
+            best.load_state_dict(saved["best"])
         start, history = int(saved["epoch"]), list(saved["history"])
         log.info("%s: resuming from checkpoint at epoch %d of %d", stage, start, n_epochs)
     t0 = time.perf_counter()
     for epoch in range(start, n_epochs):
-        metrics = epoch_fn(epoch)
+        metrics = step(epoch)
+        scored = score is not None and validation_epoch(epoch, n_epochs, score_every)
+        if scored:
+            with scoring():
+                metrics.update(score(epoch, metrics))
         check_finite(stage, epoch, metrics, modules)
+        if scored and best is not None:
+            with scoring():
+                best.offer(epoch, metrics)
         history.append({"epoch": epoch + 1, **metrics})
         elapsed = time.perf_counter() - t0
         eta = elapsed / (epoch + 1 - start) * (n_epochs - epoch - 1)
@@ -166,10 +231,20 @@ def train_epochs(
             elapsed,
             eta,
         )
-        checkpointer.maybe_save(epoch, lambda: {**snapshot(), "history": history})
-        if should_stop(history):
+        checkpointer.maybe_save(
+            epoch,
+            lambda: {
+                "parts": {name: part.state_dict() for name, part in parts.items()},
+                "best": None if best is None else best.state_dict(),
+                "history": history,
+            },
+        )
+        if best is not None and best.should_stop(epoch):
             log.info("%s: early stop at epoch %d", stage, epoch + 1)
             break
+    if best is not None and best.state is not None:
+        best.kept.load_state_dict(best.state)
+        log.info("%s: keeping epoch %d of %d (%s %.4f)", stage, best.epoch, n_epochs, best.key, best.score)
     return history
 
 
@@ -214,6 +289,14 @@ class ParameterAverage:
     def __init__(self, module: torch.nn.Module, decay: float):
         self.module, self.decay = module, float(decay)
         self.average = [t.detach().clone() for t in self._state()] if self.decay else []
+
+    def state_dict(self) -> list[torch.Tensor]:
+        return self.average
+
+    def load_state_dict(self, average: list[torch.Tensor]) -> None:
+        """The saved average, on the module's devices (none saved: no average kept)."""
+        current = self._state() if average else []
+        self.average = [t.to(s.device) for t, s in zip(average, current, strict=True)]
 
     def _state(self) -> list[torch.Tensor]:
         return [t for t in self.module.state_dict().values() if t.is_floating_point()]

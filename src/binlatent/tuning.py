@@ -9,7 +9,6 @@ model with a code (fine-tuning's `valid_bound`), the validation log-likelihood f
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,47 +17,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from binlatent import plots
-from binlatent.variants import ModelSpec
+from binlatent.io import read_curves, write_text
+from binlatent.sweep import value_name
 
 SCORES = {"valid_bound": "best validation bound", "valid_log_likelihood": "best validation log-likelihood"}
-STEP_LABELS = {
-    False: "fine-tuning step size (AdamW learning rate)",
-    True: "CD step size (pixel_rbm.lr)",
-}
-
-
-def value_name(value: float) -> str:
-    """A grid value as it appears in paths and wildcards: 0.0003 -> '0.0003', 1e-05 -> '1e-05'."""
-    return f"{float(value):g}"
-
-
-def grid_points(
-    spec: ModelSpec, tuning: Mapping[str, Sequence[float]], pixel_rbm: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    """The (step, decay) grid of one model, as value names: config['tuning']'s lists, an empty list keeping the
-    model's configured value (the RBM on pixels: pixel_rbm_lr and pixel_rbm_weight_decay, else pixel_rbm's)."""
-    if spec.prior == "pixels":
-        steps = tuning.get("pixel_rbm_lr") or [pixel_rbm["lr"]]
-        decays = tuning.get("pixel_rbm_weight_decay") or [pixel_rbm["weight_decay"]]
-    else:
-        steps, decays = tuning.get("lr") or [spec.lr], tuning.get("weight_decay") or [spec.weight_decay]
-    return [(value_name(lr), value_name(wd)) for lr in steps for wd in decays]
-
-
-def is_on(tuning: Mapping[str, Sequence[float]]) -> bool:
-    """Whether config['tuning'] asks for a sweep: any of its lists non-empty."""
-    return any(tuning.values())
-
-
-def tuned_spec(spec: ModelSpec, lr: str, wd: str) -> ModelSpec:
-    """A model's spec at one grid point of its fine-tuning step and weight decay."""
-    return dataclasses.replace(spec, lr=float(lr), weight_decay=float(wd))
-
-
-def tuned_pixel_rbm(pixel_rbm: Mapping[str, Any], lr: str, wd: str) -> dict[str, Any]:
-    """config['pixel_rbm'] at one grid point of its step and L2 decay (a phase with its own lr keeps it)."""
-    return {**pixel_rbm, "lr": float(lr), "weight_decay": float(wd)}
 
 
 def best_score(curves: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -106,7 +68,7 @@ def config_snippet(grid: pd.DataFrame, models: Mapping[str, Mapping[str, Any]], 
 def tuning_table(points: Sequence[Mapping[str, Any]], curves_paths: Sequence[str]) -> pd.DataFrame:
     """One row per grid point (`points`: model, lr, weight_decay, pixels), with its best validation score read
     from its curves, and each model's choice marked."""
-    rows = [{**point, **best_score(plots.read_curves(path))} for point, path in zip(points, curves_paths, strict=True)]
+    rows = [{**point, **best_score(read_curves(path))} for point, path in zip(points, curves_paths, strict=True)]
     grid = pd.DataFrame(rows)
     grid["lr"] = grid["lr"].astype(float)
     grid["weight_decay"] = grid["weight_decay"].astype(float)
@@ -144,42 +106,12 @@ def write_tuning(
     models: Mapping[str, Mapping[str, Any]],
     table_csv: str | Path,
     table_md: str | Path,
-    figure: str | Path,
     chosen_yaml: str | Path,
 ) -> pd.DataFrame:
-    """The tuning table (csv, md), the figure of validation score against step size and the config snippet."""
+    """The tuning table (csv, md) and the config snippet of each model's choice; the grid."""
     grid = tuning_table(points, curves_paths)
-    grid.to_csv(table_csv, index=False)
-    Path(table_md).write_text(format_tuning(grid))
+    write_text(table_csv, grid.to_csv(index=False))
+    write_text(table_md, format_tuning(grid))
     pixel_models = sorted(set(grid.loc[grid["pixels"], "model"]))
-    Path(chosen_yaml).write_text(config_snippet(grid, models, pixel_models))
-    plot_tuning(grid, figure)
+    write_text(chosen_yaml, config_snippet(grid, models, pixel_models))
     return grid
-
-
-def plot_tuning(grid: pd.DataFrame, path: str | Path) -> None:
-    """One panel per model: best validation score (nats) against step size (log axis), one line per weight
-    decay, the chosen point ringed."""
-    plt = plots.plt
-    names = list(dict.fromkeys(grid["model"]))
-    cols = min(3, len(names))
-    rows_ = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols, 3.6 * rows_), layout="constrained", squeeze=False)
-    for ax in axes.flat[len(names) :]:
-        ax.set_visible(False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        rows = grid[grid["model"] == name]
-        for wd, line in rows.groupby("weight_decay"):
-            line = line.sort_values("lr")
-            ax.plot(line["lr"], line["score"], "o-", label=f"weight decay {value_name(wd)}")
-        best = rows[rows["chosen"]]
-        ax.plot(best["lr"], best["score"], "o", ms=14, mfc="none", mec="k", label="chosen")
-        ax.set_xscale("log")
-        steps = sorted(rows["lr"].unique())
-        ax.set_xticks(steps, [value_name(v) for v in steps])
-        ax.minorticks_off()
-        ax.set_title(name)
-        ax.set_xlabel(STEP_LABELS[bool(rows["pixels"].iloc[0])])
-        ax.set_ylabel(SCORES[rows["score_kind"].iloc[0]] + " (nats per image)")
-        ax.legend(fontsize=7)
-    plots.save(fig, path)

@@ -4,8 +4,9 @@ A spec names the prior over the code (`rbm`, `factorised`, `gaussian`) or `pixel
 directly on the pixels, which pretraining stages it starts from, any of the training choices
 that ablations vary (estimator, K, RBM hidden units, how stage one starts, the decoder), and its own
 fine-tuning step size and weight decay (tuned per model on its own validation bound by configs/tuning.yaml, so
-not ablated choices); everything else comes from the config. A model whose decoder is not network.decoder has
-its own stage one and stage two (stage1_variant_of), and its networks are built from model_network.
+not ablated choices); everything else comes from the config. Its networks are resolved once, here: `network` is
+config['network'] with the model's own decoder, and everything that builds, names or pretrains the model reads that
+field (the stage one it starts from is named after it: binlatent.plan).
 
 The training budget (finetune.budget): with `network_epochs` every model with a code gets the same number of
 epochs that train its encoder and decoder on the images, stage1.epochs + finetune.epochs, so a model without
@@ -16,13 +17,13 @@ pretraining comes on top.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from binlatent.paths import DECODERS, decoder_of, stage1_variant
+from binlatent.image import ImageFormat
 
-PRIORS = ("rbm", "factorised", "gaussian", "pixels")
+DECODERS = ("mirrored", "autoregressive")  # the decoder of p(x|z): network.decoder, or a model's `decoder`
 PRETRAINING_LABELS = {(False, False): "none", (True, False): "stage 1", (True, True): "stages 1+2"}
 DECODER_LABELS = {  # the decoder in words: the ablations figure, the results table
     "mirrored": "mirrored (pixels independent given z)",
@@ -50,14 +51,22 @@ class ModelSpec:
     stage1_init: str = "random"  # how stage one's networks start: random | rbm_stack (an RBM stack, unrolled)
     weight_decay: float | None = None  # fine-tuning's decoupled decay of encoder and decoder; None: finetune's
     epochs: int | None = None  # fine-tuning epochs under finetune.budget; None: finetune.epochs
-    decoder: str = "mirrored"  # p(x|z): mirrored | autoregressive (a gated PixelCNN); '' for the pixel RBM
+    network: Mapping[str, Any] | None = None  # config['network'] with the model's decoder; None for the pixel RBM
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior_upper", tuple(int(n) for n in self.prior_upper))
-        if self.prior == "pixels":  # an RBM on the pixels has no decoder
-            object.__setattr__(self, "decoder", "")
-        elif self.decoder not in DECODERS:
-            raise ModelSpecError(f"model {self.name}: decoder must be one of {', '.join(DECODERS)}: {self.decoder!r}")
+        if (self.network is None) != (self.prior == "pixels"):
+            raise ModelSpecError(f"model {self.name}: network settings are for a model with a code, and it needs them")
+        if self.network is not None and self.network.get("decoder") not in DECODERS:
+            raise ModelSpecError(
+                f"model {self.name}: network.decoder must be one of {', '.join(DECODERS)}: "
+                f"{self.network.get('decoder')!r}"
+            )
+
+    @property
+    def decoder(self) -> str:
+        """p(x|z): mirrored | autoregressive (a gated PixelCNN); '' for the pixel RBM, which has none."""
+        return self.network["decoder"] if self.network is not None else ""
 
     @property
     def prior_layers(self) -> tuple[int, ...]:
@@ -90,12 +99,9 @@ class ModelSpec:
         return DECODER_LABELS.get(self.decoder, "")
 
     def as_dict(self) -> dict[str, Any]:
-        """The spec's fields, which ModelSpec(**spec) rebuilds; `decoder` is left out where it is the default
-        (mirrored, or none for the pixel RBM), so that the jobs' params and the checkpoints of every model made
-        before models could choose their decoder stay as they were: no rerun of finished jobs."""
+        """The spec's fields, which ModelSpec(**spec) rebuilds."""
         fields = asdict(self)
-        if self.decoder in ("mirrored", ""):
-            del fields["decoder"]
+        fields["network"] = None if self.network is None else dict(self.network)
         return fields
 
 
@@ -135,35 +141,19 @@ def resolve(name: str, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
     if "stage1_init" in raw and not stage1:
         raise ModelSpecError(f"{where}: stage1_init chooses how stage one starts; this model has no stage one")
     stage1_init = raw.get("stage1_init", config["stage1"]["init"])
+    default_decoder = config["network"]["decoder"]
     if "decoder" in raw and prior == "pixels":
         raise ModelSpecError(f"{where}: an RBM on pixels has no decoder; remove 'decoder'")
-    decoder = "" if prior == "pixels" else raw.get("decoder", default_decoder(config))
+    decoder = raw.get("decoder", default_decoder)
     if prior != "pixels" and decoder not in DECODERS:
         raise ModelSpecError(f"{where}: decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
+    network = None if prior == "pixels" else {**config["network"], "decoder": decoder}
     rbm_hidden = layers[0] if layers else 0
     epochs = None if prior == "pixels" else finetune_epochs(config, stage1)
     return ModelSpec(
         name, prior, stage1, stage2, estimator, K, rbm_hidden, lr, tuple(layers[1:]), stage1_init, weight_decay, epochs,
-        decoder,
+        network,
     )  # fmt: skip
-
-
-def default_decoder(config: Mapping[str, Any]) -> str:
-    """The run's decoder, config['network']['decoder'] (mirrored where the key is absent)."""
-    return decoder_of(config["network"])
-
-
-def model_network(network: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
-    """config['network'] with the model's own decoder: the network settings that build this model (its stage
-    one, fine-tuning, evaluation and figures)."""
-    return {**network, "decoder": spec.decoder} if spec.decoder else dict(network)
-
-
-def stage1_variant_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
-    """The stage-one (and stage-two) variant a model starts from (binlatent.paths.stage1_variant): its start,
-    and its decoder where that is not the run's network.decoder, so that each decoder has its own stage one."""
-    other = spec.decoder if spec.decoder != default_decoder(config) else ""
-    return stage1_variant(spec.stage1_init, other)
 
 
 def finetune_epochs(config: Mapping[str, Any], stage1: bool) -> int:
@@ -195,6 +185,15 @@ def finetune_config(finetune: Mapping[str, Any], spec: ModelSpec) -> dict[str, A
     return cfg
 
 
+REFERENCE_MODEL = "hybrid"  # the model whose margins and ablations the figures show, when the run has it
+
+
+def reference_model(names: Sequence[str] | Mapping[str, Any]) -> str:
+    """REFERENCE_MODEL when the run has it, else its first model (config files merge, so the order is not the
+    user's)."""
+    return REFERENCE_MODEL if REFERENCE_MODEL in names else next(iter(names))
+
+
 ABLATION_AXES = ("pretraining", "stage1_init", "estimator", "K", "rbm_hidden", "prior_depth", "decoder")
 
 
@@ -204,3 +203,36 @@ def ablation_axis(spec: ModelSpec, reference: ModelSpec) -> str | None:
         return None
     differing = [axis for axis in ABLATION_AXES if getattr(spec, axis) != getattr(reference, axis)]
     return differing[0] if len(differing) == 1 else None
+
+
+# The RBM stack that starts stage one (stage1.init: rbm_stack): which configs it can start, and its sizes.
+
+
+class RBMStackError(ValueError):
+    """A config whose networks an RBM stack cannot initialise."""
+
+
+EIGHT_BIT_DATASETS = ("patches", "cifar10")
+
+
+def check_stack_config(network: Mapping[str, Any], dataset: str) -> None:
+    """Stop before any job runs when the config's networks or dataset cannot start from an RBM stack (the pixel
+    kind of a user's file is checked by the stack's first job)."""
+    pixels = "8bit" if dataset in EIGHT_BIT_DATASETS else "binary"
+    stack_sizes(ImageFormat((1,), pixels), network)
+
+
+def stack_sizes(image: ImageFormat, network: Mapping[str, Any]) -> list[int]:
+    """The visible units of each RBM of the stack and the last one's hidden units: [D, *hidden, n_latent]."""
+    if network["kind"] != "mlp" or image.pixels != "binary" or network["activation"] != "tanh":
+        raise RBMStackError(
+            "config: stage1.init: rbm_stack initialises an MLP with tanh units on binary images (network.kind: mlp, "
+            f"network.activation: tanh); this run has network.kind: {network['kind']}, network.activation: "
+            f"{network['activation']} on {image.pixels} images: use stage1.init: random"
+        )
+    return [image.n_pixels, *hidden_units(network)]
+
+
+def hidden_units(network: Mapping[str, Any]) -> list[int]:
+    """The hidden units of each RBM of the stack, bottom first: the encoder's hidden layers, then the code."""
+    return [*network["hidden"], network["n_latent"]]

@@ -1,22 +1,23 @@
+# The data splits: the configured dataset split and, for binary images, binarised with the fixed seed.
 rule binarize:
     input:
-        unpack(data_inputs),
+        unpack(inputs_of("binarize")),
     output:
-        data=RESULTS.data(config["dataset"]),
+        **outputs_of("binarize"),
     log:
-        RESULTS.log("binarize"),
+        log_of("binarize"),
     benchmark:
-        RESULTS.benchmark("binarize")
+        benchmark_of("binarize")
+    wildcard_constraints:
+        **constraints_of("binarize"),
     conda:
         ENV
     threads: 1
     resources:
-        mem_mb=resource("binarize", "mem_mb"),
-        runtime=resource("binarize", "runtime"),
+        mem_mb=resource(config, "binarize", "mem_mb"),
+        runtime=resource(config, "binarize", "runtime"),
     params:
-        dataset=config["dataset"],
-        data_path=data_path_read(),
-        data=config["data"],
-        seed=config["seed"],
+        cfg=params_of("binarize"),
+        state=state_of("binarize"),
     script:
-        "../scripts/binarize.py"
+        "../scripts/stage.py"

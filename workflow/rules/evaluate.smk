@@ -1,29 +1,30 @@
+# Test log-likelihoods: importance sampling with AIS's log Z and its checks, RAISE beside it.
 rule evaluate:
     input:
-        data=rules.binarize.output.data,
-        checkpoint=RUN.model("{model}", "checkpoint"),
+        unpack(inputs_of("evaluate")),
     output:
-        evaluation=RUN.model("{model}", "evaluation"),
+        evaluation=outputs_of("evaluate")["evaluation"],
         metrics=report(
-            RUN.model("{model}", "metrics"),
+            outputs_of("evaluate")["metrics"],
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{model}",
         ),
     log:
-        RUN.log("evaluate_{model}"),
+        log_of("evaluate"),
     benchmark:
-        RUN.benchmark("evaluate_{model}")
+        benchmark_of("evaluate")
+    wildcard_constraints:
+        **constraints_of("evaluate"),
     conda:
         ENV
-    threads: resource("evaluate", "threads")
+    threads: resource(config, "evaluate", "threads")
     resources:
-        mem_mb=resource("evaluate", "mem_mb"),
-        runtime=resource("evaluate", "runtime"),
-        gpu=resource("evaluate", "gpu"),
+        mem_mb=resource(config, "evaluate", "mem_mb"),
+        runtime=resource(config, "evaluate", "runtime"),
+        gpu=resource(config, "evaluate", "gpu"),
     params:
-        evaluate=config["evaluate"],
-        seed=training_seed,
-        device=config["device"],
+        cfg=params_of("evaluate"),
+        state=state_of("evaluate"),
     script:
-        "../scripts/evaluate.py"
+        "../scripts/stage.py"

@@ -1,31 +1,29 @@
+# Figures and tables of every model, into one folder that replaces the previous one only when complete (update:
+# Snakemake keeps the previous folder while the job runs and puts it back if the job fails).
 rule figures:
     input:
-        unpack(model_outputs),
-        unpack(pretraining_curves),
-        data=rules.binarize.output.data,
+        unpack(inputs_of("figures")),
     output:
         figures=report(
-            directory(RESULTS.figures()),
+            update(directory(outputs_of("figures")["figures"])),
             patterns=["{name}.png", "{name}.csv"],
             caption="../report/figures.rst",
             category=report_category,
         ),
     log:
-        RESULTS.log("figures"),
+        log_of("figures"),
     benchmark:
-        RESULTS.benchmark("figures")
+        benchmark_of("figures")
+    wildcard_constraints:
+        **constraints_of("figures"),
     conda:
         ENV
     threads: 1
     resources:
-        mem_mb=resource("figures", "mem_mb"),
-        runtime=resource("figures", "runtime"),
+        mem_mb=resource(config, "figures", "mem_mb"),
+        runtime=resource(config, "figures", "runtime"),
     params:
-        models=MODELS,
-        seeds=SEEDS,
-        pretraining=lambda wildcards: list(pretraining_curves()),
-        figures=config["figures"],
-        seed=config["seed"],
-        device=config["device"],
+        cfg=params_of("figures"),
+        state=state_of("figures"),
     script:
-        "../scripts/figures.py"
+        "../scripts/stage.py"

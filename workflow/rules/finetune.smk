@@ -2,62 +2,50 @@
 # from the pretrained parts its spec in config['models'] names, or from scratch.
 rule finetune:
     input:
-        unpack(pretrained_inputs),
-        data=rules.binarize.output.data,
+        unpack(inputs_of("finetune")),
     output:
-        checkpoint=RUN.model("{model}", "checkpoint"),
-        curves=RUN.model("{model}", "curves"),
+        **outputs_of("finetune"),
     log:
-        RUN.log("finetune_{model}"),
+        log_of("finetune"),
     benchmark:
-        RUN.benchmark("finetune_{model}")
+        benchmark_of("finetune")
     wildcard_constraints:
-        model=one_of(LATENT_MODELS),
+        **constraints_of("finetune"),
     conda:
         ENV
-    threads: resource("finetune", "threads")
+    threads: resource(config, "finetune", "threads")
     resources:
-        mem_mb=resource("finetune", "mem_mb"),
-        runtime=resource("finetune", "runtime"),
-        gpu=resource("finetune", "gpu"),
+        mem_mb=resource(config, "finetune", "mem_mb"),
+        runtime=resource(config, "finetune", "runtime"),
+        gpu=resource(config, "finetune", "gpu"),
     params:
-        state=RUN.resume_state("finetune_{model}"),
-        spec=model_spec,
-        network=model_network_config,
-        finetune=config["finetune"],
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("finetune"),
+        state=state_of("finetune"),
     script:
-        "../scripts/finetune.py"
+        "../scripts/stage.py"
 
 
 # The RBM-on-pixels baseline: the stage-two schedule on the images, the best validation epoch kept.
 rule train_pixel_rbm:
     input:
-        data=rules.binarize.output.data,
+        unpack(inputs_of("train_pixel_rbm")),
     output:
-        checkpoint=RUN.model("{model}", "checkpoint"),
-        curves=RUN.model("{model}", "curves"),
+        **outputs_of("train_pixel_rbm"),
     log:
-        RUN.log("train_pixel_rbm_{model}"),
+        log_of("train_pixel_rbm"),
     benchmark:
-        RUN.benchmark("train_pixel_rbm_{model}")
+        benchmark_of("train_pixel_rbm")
     wildcard_constraints:
-        model=one_of(PIXEL_MODELS),
+        **constraints_of("train_pixel_rbm"),
     conda:
         ENV
-    threads: resource("train_pixel_rbm", "threads")
+    threads: resource(config, "train_pixel_rbm", "threads")
     resources:
-        mem_mb=resource("train_pixel_rbm", "mem_mb"),
-        runtime=resource("train_pixel_rbm", "runtime"),
-        gpu=resource("train_pixel_rbm", "gpu"),
+        mem_mb=resource(config, "train_pixel_rbm", "mem_mb"),
+        runtime=resource(config, "train_pixel_rbm", "runtime"),
+        gpu=resource(config, "train_pixel_rbm", "gpu"),
     params:
-        state=RUN.resume_state("train_pixel_rbm_{model}"),
-        spec=model_spec,
-        pixel_rbm=config["pixel_rbm"],
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("train_pixel_rbm"),
+        state=state_of("train_pixel_rbm"),
     script:
-        "../scripts/train_pixel_rbm.py"
+        "../scripts/stage.py"

@@ -2,92 +2,82 @@
 # RBM {layer} on the hidden units of RBM {layer} - 1, up to the code layer.
 rule pretrain_encoder_rbm:
     input:
-        data=encoder_rbm_data,
+        unpack(inputs_of("pretrain_encoder_rbm")),
     output:
-        checkpoint=RUN.encoder_rbm("{layer}"),
-        curves=RUN.encoder_rbm("{layer}", "curves.h5"),
-        codes=RUN.encoder_rbm("{layer}", "codes.h5"),
+        **outputs_of("pretrain_encoder_rbm"),
     log:
-        RUN.log("pretrain_encoder_rbm{layer}"),
+        log_of("pretrain_encoder_rbm"),
     benchmark:
-        RUN.benchmark("pretrain_encoder_rbm{layer}")
+        benchmark_of("pretrain_encoder_rbm")
+    wildcard_constraints:
+        **constraints_of("pretrain_encoder_rbm"),
     priority: 10
     conda:
         ENV
-    threads: resource("pretrain_encoder_rbm", "threads")
+    threads: resource(config, "pretrain_encoder_rbm", "threads")
     resources:
-        mem_mb=resource("pretrain_encoder_rbm", "mem_mb"),
-        runtime=resource("pretrain_encoder_rbm", "runtime"),
-        gpu=resource("pretrain_encoder_rbm", "gpu"),
+        mem_mb=resource(config, "pretrain_encoder_rbm", "mem_mb"),
+        runtime=resource(config, "pretrain_encoder_rbm", "runtime"),
+        gpu=resource(config, "pretrain_encoder_rbm", "gpu"),
     params:
-        state=RUN.resume_state("pretrain_encoder_rbm{layer}"),
-        rbm=config["stage1"]["rbm_stack"],
-        n_hidden=lambda wildcards: ENCODER_RBM_UNITS[int(wildcards.layer) - 1],
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("pretrain_encoder_rbm"),
+        state=state_of("pretrain_encoder_rbm"),
     script:
-        "../scripts/pretrain_encoder_rbm.py"
+        "../scripts/stage.py"
 
 
-# Stage one, from random weights ({variant} empty) or from the RBM stack ({variant} -rbm_stack); with a decoder
-# other than network.decoder (a model's `decoder`) the variant names it too: -autoregressive, -rbm_stack-autoregressive.
+# Stage one of the networks named {pretraining}: how they start (random weights or the RBM stack) and their
+# decoder, e.g. rbm_stack-mirrored; models whose networks and start agree share it.
 rule pretrain_autoencoder:
     input:
-        unpack(autoencoder_inputs),
+        unpack(inputs_of("pretrain_autoencoder")),
     output:
-        checkpoint=RUN.autoencoder("{variant}"),
-        codes=RUN.codes("{variant}"),
+        **outputs_of("pretrain_autoencoder"),
     log:
-        RUN.log("pretrain_autoencoder{variant}"),
+        log_of("pretrain_autoencoder"),
     benchmark:
-        RUN.benchmark("pretrain_autoencoder{variant}")
+        benchmark_of("pretrain_autoencoder")
+    wildcard_constraints:
+        **constraints_of("pretrain_autoencoder"),
     priority: 10  # on the longest path: start it before the baselines that need no pretraining
     conda:
         ENV
-    threads: resource("pretrain_autoencoder", "threads")
+    threads: resource(config, "pretrain_autoencoder", "threads")
     resources:
-        mem_mb=resource("pretrain_autoencoder", "mem_mb"),
-        runtime=resource("pretrain_autoencoder", "runtime"),
-        gpu=resource("pretrain_autoencoder", "gpu"),
+        mem_mb=resource(config, "pretrain_autoencoder", "mem_mb"),
+        runtime=resource(config, "pretrain_autoencoder", "runtime"),
+        gpu=resource(config, "pretrain_autoencoder", "gpu"),
     params:
-        state=RUN.resume_state("pretrain_autoencoder{variant}"),
-        network=variant_network,
-        stage1=stage1_settings(),
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("pretrain_autoencoder"),
+        state=state_of("pretrain_autoencoder"),
     script:
-        "../scripts/pretrain_autoencoder.py"
+        "../scripts/stage.py"
 
 
 # Stage two, one job per layer: the RBM on top of the prior layers {stack} (h100: 100 hidden units on the
-# codes; h100-h50: 50 hidden units on that RBM's hidden units) fitted to the layer below's codes, on stage one's
-# {variant}. Stacks that share their bottom layers share those jobs.
+# codes; h100-h50: 50 hidden units on that RBM's hidden units) fitted to the layer below's codes, on stage one
+# {pretraining}. Stacks that share their bottom layers share those jobs.
 rule pretrain_prior:
     input:
-        codes=layer_below_codes,
+        unpack(inputs_of("pretrain_prior")),
     output:
-        checkpoint=RUN.prior("{stack}", "{variant}"),
-        curves=RUN.prior_curves("{stack}", "{variant}"),
-        codes=RUN.prior_codes("{stack}", "{variant}"),
+        **outputs_of("pretrain_prior"),
     log:
-        RUN.log("pretrain_prior{variant}_{stack}"),
+        log_of("pretrain_prior"),
     benchmark:
-        RUN.benchmark("pretrain_prior{variant}_{stack}")
+        benchmark_of("pretrain_prior")
+    wildcard_constraints:
+        **constraints_of("pretrain_prior"),
     priority: 10
     conda:
         ENV
-    threads: resource("pretrain_prior", "threads")
+    threads: resource(config, "pretrain_prior", "threads")
     resources:
-        mem_mb=resource("pretrain_prior", "mem_mb"),
-        runtime=resource("pretrain_prior", "runtime"),
-        gpu=resource("pretrain_prior", "gpu"),
+        mem_mb=resource(config, "pretrain_prior", "mem_mb"),
+        runtime=resource(config, "pretrain_prior", "runtime"),
+        gpu=resource(config, "pretrain_prior", "gpu"),
     params:
-        state=RUN.resume_state("pretrain_prior{variant}_{stack}"),
-        rbm=prior_layer_config,
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("pretrain_prior"),
+        state=state_of("pretrain_prior"),
     script:
-        "../scripts/pretrain_prior.py"
+        "../scripts/stage.py"

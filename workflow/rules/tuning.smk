@@ -3,96 +3,86 @@
 # each model's choice on its own best validation score. No grid point is evaluated on the test set.
 rule tune:
     input:
-        unpack(pretrained_inputs),
-        data=rules.binarize.output.data,
+        unpack(inputs_of("tune")),
     output:
-        checkpoint=RESULTS.tuning_point("{model}", "{lr}", "{wd}", "model.pt"),
-        curves=RESULTS.tuning_point("{model}", "{lr}", "{wd}", "curves.h5"),
+        **outputs_of("tune"),
     log:
-        RESULTS.log("tune_{model}_lr{lr}_wd{wd}"),
+        log_of("tune"),
     benchmark:
-        RESULTS.benchmark("tune_{model}_lr{lr}_wd{wd}")
+        benchmark_of("tune")
     wildcard_constraints:
-        model=one_of(LATENT_MODELS),
+        **constraints_of("tune"),
     conda:
         ENV
-    threads: resource("finetune", "threads")
+    threads: resource(config, "tune", "threads")
     resources:
-        mem_mb=resource("finetune", "mem_mb"),
-        runtime=resource("finetune", "runtime"),
-        gpu=resource("finetune", "gpu"),
+        mem_mb=resource(config, "tune", "mem_mb"),
+        runtime=resource(config, "tune", "runtime"),
+        gpu=resource(config, "tune", "gpu"),
     params:
-        state=RESULTS.resume_state("tune_{model}_lr{lr}_wd{wd}"),
-        spec=tuned_model_spec,
-        network=model_network_config,
-        finetune=config["finetune"],
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("tune"),
+        state=state_of("tune"),
     script:
-        "../scripts/finetune.py"
+        "../scripts/stage.py"
 
 
 # The RBM on pixels at one grid point of its step (pixel_rbm.lr) and L2 decay.
 rule tune_pixel_rbm:
     input:
-        data=rules.binarize.output.data,
+        unpack(inputs_of("tune_pixel_rbm")),
     output:
-        checkpoint=RESULTS.tuning_point("{model}", "{lr}", "{wd}", "model.pt"),
-        curves=RESULTS.tuning_point("{model}", "{lr}", "{wd}", "curves.h5"),
+        **outputs_of("tune_pixel_rbm"),
     log:
-        RESULTS.log("tune_{model}_lr{lr}_wd{wd}"),
+        log_of("tune_pixel_rbm"),
     benchmark:
-        RESULTS.benchmark("tune_{model}_lr{lr}_wd{wd}")
+        benchmark_of("tune_pixel_rbm")
     wildcard_constraints:
-        model=one_of(PIXEL_MODELS),
+        **constraints_of("tune_pixel_rbm"),
     conda:
         ENV
-    threads: resource("train_pixel_rbm", "threads")
+    threads: resource(config, "tune_pixel_rbm", "threads")
     resources:
-        mem_mb=resource("train_pixel_rbm", "mem_mb"),
-        runtime=resource("train_pixel_rbm", "runtime"),
-        gpu=resource("train_pixel_rbm", "gpu"),
+        mem_mb=resource(config, "tune_pixel_rbm", "mem_mb"),
+        runtime=resource(config, "tune_pixel_rbm", "runtime"),
+        gpu=resource(config, "tune_pixel_rbm", "gpu"),
     params:
-        state=RESULTS.resume_state("tune_{model}_lr{lr}_wd{wd}"),
-        spec=model_spec,
-        pixel_rbm=tuned_pixel_rbm_config,
-        seed=training_seed,
-        device=config["device"],
-        checkpoint_every=config["checkpoint_every"],
+        cfg=params_of("tune_pixel_rbm"),
+        state=state_of("tune_pixel_rbm"),
     script:
-        "../scripts/train_pixel_rbm.py"
+        "../scripts/stage.py"
 
 
 # The grid's best validation scores, each model's choice, the figure, and the values to paste into config.yaml.
 rule tuning_table:
     input:
-        curves=tuning_curves(),
+        unpack(inputs_of("tuning_table")),
     output:
         table=report(
-            RESULTS.tuning("tuning.csv"),
+            outputs_of("tuning_table")["table"],
             caption="../report/tuning.rst",
             category="Tuning",
         ),
-        markdown=RESULTS.tuning("tuning.md"),
+        markdown=outputs_of("tuning_table")["markdown"],
         figure=report(
-            RESULTS.tuning("tuning.png"),
+            outputs_of("tuning_table")["figure"],
             caption="../report/tuning.rst",
             category="Tuning",
         ),
-        chosen=RESULTS.tuning("chosen.yaml"),
+        chosen=outputs_of("tuning_table")["chosen"],
     log:
-        RESULTS.log("tuning_table"),
+        log_of("tuning_table"),
     benchmark:
-        RESULTS.benchmark("tuning_table")
+        benchmark_of("tuning_table")
+    wildcard_constraints:
+        **constraints_of("tuning_table"),
     conda:
         ENV
     threads: 1
     resources:
-        mem_mb=resource("figures", "mem_mb"),
-        runtime=resource("figures", "runtime"),
+        mem_mb=resource(config, "tuning_table", "mem_mb"),
+        runtime=resource(config, "tuning_table", "runtime"),
     params:
-        points=tuning_points(),
-        models={name: config["models"][name] for name in MODELS},
+        cfg=params_of("tuning_table"),
+        state=state_of("tuning_table"),
     script:
-        "../scripts/tuning_table.py"
+        "../scripts/stage.py"

@@ -1,73 +1,22 @@
 """Datasets: load, validate and split images, binarise the binary kind, into one HDF5 file of uint8 splits.
 
 Each dataset a config can name has a module of the same name here (digits, file, mnist, cifar10, patches), built on
-base alone, with a from_config that LOADERS calls. LOADERS imports a module when it is first called: torchvision and
-scikit-learn take seconds to import, and only the data stage loads a dataset.
+base alone, with a from_config that loaders.LOADERS calls by name. The package itself holds the types, the errors and
+the data stage's HDF5 file (store.py), which every stage reads.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from binlatent.datasets.base import DOWNLOADED, SPLITS, DataError, RawDataset, first_rows
+from binlatent.datasets.base import SPLITS, DataError, RawDataset
 from binlatent.datasets.store import image_shape, load_splits, pixel_kind, prepared_splits, split_blocks
 
 __all__ = [
-    "LOADERS",
     "SPLITS",
     "DataError",
     "RawDataset",
     "image_shape",
-    "load_dataset",
     "load_splits",
     "pixel_kind",
     "prepared_splits",
     "split_blocks",
 ]
-
-Loader = Callable[[Mapping[str, Any]], RawDataset]
-
-
-def _loader(name: str) -> Loader:
-    """The from_config of module binlatent.datasets.<name>, which is imported on the first call."""
-
-    def load(config: Mapping[str, Any]) -> RawDataset:
-        return importlib.import_module(f"binlatent.datasets.{name}").from_config(config)
-
-    return load
-
-
-LOADERS: dict[str, Loader] = {name: _loader(name) for name in ("digits", "file", "mnist", "cifar10", "patches")}
-
-
-def _check_config(config: Mapping[str, Any]) -> None:
-    """The dataset's needs that the schema cannot express: a data_path where one is read, fixed binarisation."""
-    dataset, data_path = config["dataset"], config["data_path"]
-    if dataset == "file" and not data_path:
-        raise DataError("config: dataset is 'file' but data_path is empty; pass --config data_path=FILE")
-    if dataset in DOWNLOADED and not data_path:
-        raise DataError(
-            f"config: dataset is '{dataset}' but data_path is empty; set data_path to the directory that holds "
-            f"{dataset} (torchvision downloads it there when absent), e.g. --config data_path=data/{dataset}"
-        )
-    if config["data"]["binarisation"] == "fixed" and dataset != "mnist":
-        raise DataError(
-            f"config: data.binarisation 'fixed' is the standard fixed binarisation of MNIST, but dataset is "
-            f"'{dataset}'; use dataset 'mnist' or data.binarisation 'stochastic'"
-        )
-
-
-def load_dataset(config: Mapping[str, Any]) -> RawDataset:
-    """The dataset config['dataset'] names, split into train/valid/test; train capped at data.n_train (0: all)."""
-    _check_config(config)
-    dataset, n_train = config["dataset"], config["data"]["n_train"]
-    if dataset not in LOADERS:
-        raise DataError(f"config: dataset '{dataset}' has no loader in this workflow")
-    raw = LOADERS[dataset](config)
-    if n_train:
-        for store in (raw.images, raw.labels):
-            if "train" in store:
-                store["train"] = first_rows(store["train"], n_train, "n_train", f"{raw.source}: train")
-    return raw

@@ -1,4 +1,5 @@
-"""The deep prior: a stack of RBMs trained greedily, one layer at a time, used as a deep belief net.
+"""The RBM prior of any depth: one RBM over the code, or a stack of RBMs trained greedily, one layer at a time, used
+as a deep belief net.
 
 Layers h_0 = z (the code), h_1, ..., h_L with sizes `[n_latent, *n_hidden]`. As in a DBN (Hinton, Osindero &
 Teh 2006), the top two layers form an RBM over (h_{L-1}, h_L), and each layer below is a directed sigmoid layer
@@ -8,33 +9,58 @@ Teh 2006), the top two layers form an RBM over (h_{L-1}, h_L), and each layer be
 so p(z) = sum_{h_1..h_{L-1}} prod_l p(h_{l-1}|h_l) exp(-F_top(h_{L-1})) / Z_top. Recognition layers
 q(h_l | h_{l-1}) = prod_j Bernoulli(sigmoid(R_l h_{l-1} + c_l)_j) give importance samples of the upper layers.
 Both start from the greedily trained RBMs (W_l, a_l from RBM l's downward pass, R_l = W_l^T, c_l = b_l from its
-upward pass) and are untied in fine-tuning. One layer (L = 1) is the plain RBM prior.
+upward pass) and are untied in fine-tuning. One layer (L = 1) is the plain RBM prior p(z) = exp(-F(z)) / Z.
 
-log p(z) is not tractable, so the prior gives an importance-weighted estimate of p*(z) = p(z) Z_top instead
+For L > 1 log p(z) is not tractable, so the prior gives an importance-weighted estimate of p*(z) = p(z) Z_top instead
 (`importance_log_prob`); it is exact for one layer. Tiny stacks are enumerated exactly (`exact_log_prob`,
 `exact_variational_bound`), which the tests compare the estimators with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from binlatent.ais import raise_log_prob
+from binlatent.ais import ais_samples, raise_log_prob
+from binlatent.enumeration import MAX_ENUMERATION_UNITS, all_binary_states, exact_visible_distribution
 from binlatent.estimators import pcd_negative_phase
 from binlatent.likelihoods import bernoulli_log_prob
-from binlatent.priors import LogZ, LogZSettings, Prior, chain_starts, rbm_log_z
-from binlatent.rbm import MAX_ENUMERATION_UNITS, RBM, all_binary_states, bernoulli, exact_visible_distribution
+from binlatent.priors.base import Codes, Prior
+from binlatent.priors.log_z import LogZ, LogZSettings, rbm_log_z
+from binlatent.rbm import RBM
+from binlatent.sampling import bernoulli
+
+log = logging.getLogger("binlatent")
 
 
-class DeepRBMPrior(Prior):
-    """A DBN over the code: directed sigmoid layers below a top RBM, with recognition layers going up."""
+def chain_starts(
+    rbm: RBM,
+    n: int,
+    base_data: Codes | None = None,
+    ais: Mapping[str, Any] | None = None,
+    generator=None,
+) -> torch.Tensor:
+    """Where n sampling chains of `rbm` start: uniformly random states; or, with `ais` ({'runs_per_sample',
+    'schedule'}), AIS runs from the base-rate model fitted to `base_data()` drawn in proportion to their weights
+    (`ais.ais_samples`), which reach a peaked RBM's modes about as often as its law does."""
+    if not ais:
+        return bernoulli(torch.full((n, rbm.n_visible), 0.5, device=rbm.W.device), generator)
+    runs = n * int(ais["runs_per_sample"])
+    states, ess = ais_samples(rbm, base_data(), ais["schedule"], n, runs, generator)
+    log.info("sampling chains start from %d AIS runs drawn by weight (effective sample size %.1f)", runs, ess)
+    return states
 
-    kind = "deep_rbm"
+
+class RBMPrior(Prior):
+    """An RBM over the code, or a DBN: directed sigmoid layers below a top RBM, with recognition layers going up.
+    log Z (of the top RBM) is estimated apart, by AIS or exactly, never in training."""
+
+    kind = "rbm"
     normalised = False
     own_step = True
 
@@ -42,7 +68,7 @@ class DeepRBMPrior(Prior):
         super().__init__()
         sizes = [n_latent, *n_hidden]
         if len(sizes) < 2:
-            raise ValueError("a deep RBM prior needs at least one hidden layer")
+            raise ValueError("an RBM prior needs at least one hidden layer")
         self.sizes = sizes
         lower = range(1, len(sizes) - 1)  # the layers h_1 .. h_{L-1} below the top RBM's hidden layer
         self.generative = nn.ModuleList(nn.Linear(sizes[i], sizes[i - 1]) for i in lower)  # p(h_{i-1} | h_i)
@@ -81,7 +107,7 @@ class DeepRBMPrior(Prior):
     def unnormalised_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """-F(z) for one layer; a deeper stack has no closed form (see `importance_log_prob`)."""
         if self.n_layers > 1:
-            raise NotImplementedError("a deep prior's p*(z) is estimated by importance_log_prob")
+            raise NotImplementedError("a deep RBM prior's p*(z) is estimated by importance_log_prob")
         return -self.top.free_energy(z)
 
     @torch.no_grad()
@@ -90,12 +116,12 @@ class DeepRBMPrior(Prior):
         n: int,
         gibbs_steps: int = 0,
         generator=None,
-        base_codes: Callable[[], torch.Tensor] | None = None,
+        codes: Codes | None = None,
         ais: Mapping[str, Any] | None = None,
     ) -> torch.Tensor:
-        """n codes: `gibbs_steps` sweeps of the top RBM from `chain_starts` (AIS's base model fitted to the top
-        RBM's units of `base_codes()`), then down the directed layers."""
-        top_data = (lambda: self.annealing_data(base_codes(), generator)) if base_codes else None
+        """n codes: `gibbs_steps` sweeps of the top RBM from `chain_starts` (AIS's base model fitted to the base data
+        of `codes()`), then down the directed layers."""
+        top_data = (lambda: self.base_data(codes(), generator)) if codes else None
         h = self.top.gibbs(chain_starts(self.top, n, top_data, ais, generator), gibbs_steps, generator)
         for generative in reversed(self.generative):
             h = bernoulli(torch.sigmoid(generative(h)), generator)
@@ -111,13 +137,13 @@ class DeepRBMPrior(Prior):
         return pcd_negative_phase(self.top, chains, gibbs_steps, generator)
 
     @torch.no_grad()
-    def annealing_data(self, codes: torch.Tensor, generator=None) -> torch.Tensor:
-        """h_{L-1} of the codes by the recognition path: the top RBM's data."""
+    def base_data(self, codes: torch.Tensor, generator=None) -> torch.Tensor:
+        """h_{L-1} of the codes by the recognition path: the top RBM's data (the codes themselves for one layer)."""
         return self.upward(codes, generator)[0][-1]
 
-    def log_z(self, base_codes: Callable[[], torch.Tensor], how: LogZSettings, generator=None) -> LogZ:
-        """log Z of the top RBM, AIS's base model fitted to the recognition path's h_{L-1} of the codes."""
-        return rbm_log_z(self.top, self.annealing_data(base_codes(), generator), how, generator)
+    def log_z(self, codes: Codes, how: LogZSettings, generator=None) -> LogZ:
+        """log Z of the top RBM, AIS's base model fitted to the base data of `codes()`."""
+        return rbm_log_z(self.top, self.base_data(codes(), generator), how, generator)
 
     @torch.no_grad()
     def conservative_log_ratio(
@@ -165,7 +191,7 @@ def _states(n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def exact_upper_marginal(prior: DeepRBMPrior, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+def exact_upper_marginal(prior: RBMPrior, level: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Every state of h_level (1 <= level <= L-1) and its exact log-probability under the model above it."""
     states, probs = exact_visible_distribution(prior.top)
     if prior.top.n_visible > MAX_ENUMERATION_UNITS:
@@ -179,7 +205,7 @@ def exact_upper_marginal(prior: DeepRBMPrior, level: int) -> tuple[torch.Tensor,
 
 
 @torch.no_grad()
-def exact_log_prob(prior: DeepRBMPrior, z: torch.Tensor) -> torch.Tensor:
+def exact_log_prob(prior: RBMPrior, z: torch.Tensor) -> torch.Tensor:
     """Exact log p(z) per row of z, float64, by enumerating every upper layer."""
     z = z.double().cpu()
     if prior.n_layers == 1:
@@ -191,7 +217,7 @@ def exact_log_prob(prior: DeepRBMPrior, z: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def exact_variational_bound(prior: DeepRBMPrior, z: torch.Tensor) -> torch.Tensor:
+def exact_variational_bound(prior: RBMPrior, z: torch.Tensor) -> torch.Tensor:
     """The DBN bound on log p(z) of Hinton, Osindero & Teh (2006), per row of z, exactly:
     sum_{h_1} q(h_1|z) [log p(z|h_1) + log p(h_1) - log q(h_1|z)], with q the first recognition layer and
     p(h_1) the exact marginal of the layers above."""
