@@ -17,7 +17,8 @@ from binlatent.code_digest import PACKAGE, import_graph, module_name
 # load_model on first use only, so that importing any module of the configuration layer loads no torch.
 LAYERS = {
     "configuration": (
-        {"paths", "image", "variants", "sweep", "plan", "configfiles", "code_digest", "provenance", "io", "stats",
+        {"paths", "image", "variants", "sweep", "plan", "configfiles", "code_digest", "provenance", "io", "hdf5",
+         "progress", "stats",
          "datasets", "datasets.base", "datasets.store", "datasets.loaders", "datasets.digits", "datasets.file",
          "datasets.patches"},
         set(),
@@ -25,7 +26,8 @@ LAYERS = {
     "model core": (
         {"rbm", "sampling", "contrastive", "enumeration", "ais", "ais_diagnostics", "parallel", "softplus", "priors",
          "priors.base", "priors.log_z", "priors.rbm_prior", "priors.factorised", "priors.gaussian", "networks",
-         "pixelcnn", "convnets", "likelihoods", "estimators", "models", "rbm_stack", "checkpoints",
+         "pixelcnn", "convnets", "likelihoods", "estimators", "models", "rbm_stack", "checkpoints", "inputs",
+         "importance",
          "datasets.mnist", "datasets.cifar10"},
         {"configuration"},
     ),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from binlatent.parallel import n_parts, run_parts, split
+from binlatent.progress import Meter
 from binlatent.rbm import RBM, base_rate_biases, log_partition_base
 from binlatent.sampling import Uniforms, bernoulli
 from binlatent.softplus import log1p_exp_
@@ -97,9 +98,10 @@ def anneal(
     base_bias: torch.Tensor,
     n_trace: int = 200,
     generator=None,
+    what: str = "AIS",
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor]:
     """Run AIS chains from states v ~ p_{betas[0]} through betas; return log weights (float64), the traced betas
-    and weights, and each run's final state.
+    and weights, and each run's final state. Inside a `progress.reported` call, the steps are logged as `what`.
 
     E[exp(log_w)] = Z_{betas[-1]} / Z_{betas[0]}. The runs are independent: on a CPU with several
     torch threads they are split into one group per thread, each annealed by its own single-threaded
@@ -115,11 +117,12 @@ def anneal(
     parts = n_parts(rbm.W.device, n_runs, n_visible * n_hidden)
     groups = split(n_runs, parts)
     uniforms = [Uniforms(generator, rbm.W.device, rbm.W.dtype) for _ in groups]  # seeded here, in order
+    meter = Meter(f"{what} ({n_runs:,} runs)", len(betas_f) - 1, "steps")  # advanced by the first group
 
     def run(i: int) -> None:
         rows = groups[i]
         log_w[rows], final[rows] = anneal_group(rbm, betas_f, v[rows], base_bias, trace_row, trace[:, rows],
-                                                uniforms[i])  # fmt: skip
+                                                uniforms[i], meter if i == 0 else None)  # fmt: skip
 
     run_parts(run, parts)
     trace_betas = np.asarray([betas_f[k] for k in trace_row])
@@ -134,9 +137,10 @@ def anneal_group(
     trace_row: dict[int, int],
     trace: np.ndarray,
     uniforms: Uniforms,
+    meter: Meter | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Anneal the runs v (n_runs, n_visible) through `betas`; log weights (float64), traced into trace[trace_row[k]],
-    and the runs' final states.
+    and the runs' final states; each step advances `meter` where given.
 
     Each step costs two matmuls (v W and h W^T); every other operation runs in place on buffers
     allocated once, since fresh tensors of this size each step cost more in page faults than the arithmetic.
@@ -180,6 +184,8 @@ def anneal_group(
         torch.mul(base_bias, 1 - beta, out=bias_v).add_(a, alpha=beta)
         torch.addmm(bias_v, h, W.T, alpha=beta, out=logits_v).sigmoid_()
         torch.lt(u_v, logits_v, out=v)
+        if meter is not None:
+            meter.advance(1, "beta %.3f", beta)
     return log_w, v
 
 
@@ -254,5 +260,5 @@ def raise_log_prob(
     with torch.no_grad():
         start = rbm.gibbs(v, 1, generator)  # x_{K-1} = T_K(v), the transition at beta = 1
         log_target = -rbm.free_energy(v).double()
-    log_w, _, _, _ = anneal(rbm, betas, start, base_bias, 1, generator)
+    log_w, _, _, _ = anneal(rbm, betas, start, base_bias, 1, generator, "RAISE")
     return log_target - log_partition_base(base_bias, rbm.n_hidden) + log_w

@@ -13,12 +13,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from binlatent.datasets import image_shape, split_blocks
+from binlatent.hdf5 import open_h5
 from binlatent.stats import clustered_se
 
 REFERENCE_SOURCE = "reference: not a model"
@@ -61,6 +61,6 @@ def reference_rows(images: np.ndarray, blocks: np.ndarray | None = None) -> pd.D
 def data_reference_rows(data_path: str | Path) -> pd.DataFrame:
     """reference_rows of the test images of an 8-bit data file written by the data stage, clustered by their blocks
     where it records them."""
-    with h5py.File(data_path, "r") as f:
+    with open_h5(data_path) as f:
         images = f["x_test"][()].reshape(-1, *image_shape(data_path))  # uint8 (n, H, W, C)
     return reference_rows(images, split_blocks(data_path, "test"))

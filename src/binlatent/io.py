@@ -16,6 +16,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from binlatent.hdf5 import open_h5
 from binlatent.provenance import provenance
 
 # Free bytes under which a write failure that lost its errno (torch's zip writer says only "unexpected pos")
@@ -150,19 +151,19 @@ def _attr_value(value: Any) -> Any:
 
 
 def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         keys = names if names is not None else _dataset_names(f)
         return {k: f[k][()] for k in keys}
 
 
 def read_h5_names(path: str | os.PathLike) -> list[str]:
     """The names of every dataset in an HDF5 file, groups joined by '/'."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         return _dataset_names(f)
 
 
 def read_h5_attrs(path: str | os.PathLike) -> dict[str, Any]:
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         return dict(f.attrs)
 
 

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from binlatent import importance, inputs, progress
 from binlatent.checkpoints import load_checkpoint, save_checkpoint
 from binlatent.enumeration import MAX_ENUMERATION_UNITS
-from binlatent.estimators import draw_by_weight, iwae_bound, log_mean_exp
+from binlatent.estimators import log_mean_exp
 from binlatent.image import ImageFormat
 from binlatent.networks import Decoder, Encoder, GaussianEncoder, build_networks
 from binlatent.priors import LogZ, LogZSettings, Prior, build_prior
@@ -37,12 +38,8 @@ DEFAULT_AIS = {"runs": 100, "schedule": [[0.5, 1000], [0.9, 4000], [1.0, 10000]]
 DECODER_OUTPUT_BUDGET = 1_000_000
 RAISE_CHAINS_PER_CALL = 2048  # reverse chains annealed as one batch: fewer steps than one call per image
 # The layout of a checkpoint's model_args: raise it whenever what rebuilds a model changes, so that a checkpoint of an
-# older layout is refused with a message instead of misread.
+# older layout is refused with a message (binlatent.inputs.model_checkpoint) instead of misread.
 MODEL_FORMAT = 2
-
-
-class CheckpointFormatError(ValueError):
-    """A checkpoint written in an older layout of model_args, which this version does not read."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +123,7 @@ class GenerativeModel(nn.Module):
         self, n: int, gibbs_steps: int, generator, x_base: torch.Tensor | None, ais: Mapping[str, Any] | None
     ) -> torch.Tensor:
         """n draws from the prior, as `sample` says."""
+        x_base = inputs.sample_arguments(self, n, gibbs_steps, x_base, ais)
         codes = (lambda: self.posterior_codes(x_base, generator)) if x_base is not None else None
         return self.prior.sample(n, gibbs_steps, generator, codes, ais)
 
@@ -139,6 +137,7 @@ class GenerativeModel(nn.Module):
         return self.prior.log_z(lambda: self.posterior_codes(x_base, generator), how, generator)
 
     @torch.no_grad()
+    @progress.reported
     def log_likelihood(
         self,
         x: torch.Tensor | np.ndarray,
@@ -158,10 +157,11 @@ class GenerativeModel(nn.Module):
         and the long schedule (`conservative_estimates`); at conservative["K"] == K the main figure is the first K
         of RAISE's 4K samples (all of them at 4K == K).
         """
-        x = self._as_tensor(x)
+        x, x_base = inputs.log_likelihood_arguments(self, x, K, x_base, ais, conservative, exact_up_to)
+        progress.log_likelihood_plan(len(x), K, bool(self.spec.K), self.prior.normalised, ais, conservative)
         if self.prior.normalised:
             return LogLikelihood(self.unnormalised_log_likelihood(x, K, generator), LogZ.normalised())
-        codes = self.posterior_codes(x if x_base is None else self._as_tensor(x_base), generator)
+        codes = self.posterior_codes(x if x_base is None else x_base, generator)
         lower, plain = None, {}
         if conservative is not None:
             lower, plain = self.conservative_estimates(x, codes, conservative["K"], conservative, generator)
@@ -170,7 +170,7 @@ class GenerativeModel(nn.Module):
         return LogLikelihood(unnormalised, log_z, lower)
 
     def _as_tensor(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device).reshape(len(x), -1)
+        return inputs.images(x, self.image, "x", self.device)
 
 
 class HybridModel(GenerativeModel):
@@ -202,10 +202,12 @@ class HybridModel(GenerativeModel):
     @torch.no_grad()
     def unnormalised_log_likelihood(self, x: torch.Tensor, k: int, generator=None) -> np.ndarray:
         """log (1/K) sum_k p(x|z_k) p*(z_k) / q(z_k|x) per image, z_k ~ q(.|x), in float64 (nats); in chunks of
-        images_per_chunk(K) images so that memory stays bounded for large K and large images."""
+        images_per_chunk(K) images, their codes in pieces within importance.MEMORY_BUDGET, so that memory stays bounded
+        for large K and large images."""
         out, start = torch.empty(len(x), dtype=torch.float64, device=x.device), 0
+        meter = importance.meter(self, len(x), k, "importance sampling")
         for xb in x.split(self.images_per_chunk(k)):  # filled in place, as in conservative_estimates
-            out[start : start + len(xb)] = iwae_bound(self.log_weights(xb, k, generator)[0].double())
+            out[start : start + len(xb)] = importance.log_mean_weight(self, xb, k, generator, meter)
             start += len(xb)
         return out.cpu().numpy()
 
@@ -230,16 +232,13 @@ class HybridModel(GenerativeModel):
         # filled in place: small tensors kept per chunk between the chunks' large ones fragment the heap (GBs)
         bounds = torch.empty(len(sizes), len(x), dtype=torch.float64, device=x.device)
         drawn, start = None, 0  # (labels, n, chains, top units)
+        meter = importance.meter(self, len(x), 4 * k, "RAISE's importance sampling")
         for xb in x.split(self.images_per_chunk(4 * k)):
-            z, log_q = self.encoder.sample(xb, 4 * k, generator)
-            log_prior, _, top = self.prior.importance_log_prob(z, generator)
-            log_w = (self.decoder.log_prob(xb, z) + log_prior - log_q).double()  # (batch, 4K)
+            part, draws = importance.weights_and_draws(self, xb, list(sizes.values()), chains, generator, meter)
             rows = slice(start, start + len(xb))
             if drawn is None:
-                drawn = top.new_empty(len(sizes), len(x), chains, top.shape[-1])
-            for i, n_codes in enumerate(sizes.values()):
-                bounds[i, rows] = iwae_bound(log_w[:, :n_codes])
-                drawn[i, rows] = draw_by_weight(log_w[:, :n_codes], top[:, :n_codes], chains, generator)
+                drawn = draws.new_empty(len(sizes), len(x), chains, draws.shape[-1])
+            bounds[:, rows], drawn[:, rows] = part, draws
             start += len(xb)
 
         def estimate(i: int, schedule: Sequence[Sequence[float]]) -> np.ndarray:
@@ -353,14 +352,8 @@ def save_model(
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> HybridModel | PixelRBM:
     """A trained model from its checkpoint alone, in eval mode on `device`; `model.train_seconds` is the
     training time it records (pretraining included)."""
-    saved = load_checkpoint(path)
-    found = saved["model_args"].get("format", 1)
-    if found != MODEL_FORMAT:
-        raise CheckpointFormatError(
-            f"{path}: a model checkpoint of format {found}, written by an older version of binlatent (this one reads "
-            f"format {MODEL_FORMAT}); rebuild it: rerun the workflow, which retrains the model, or delete the file"
-        )
+    saved = inputs.model_checkpoint(path, load_checkpoint(path), MODEL_FORMAT)
     model = build_model(saved["model_args"])
-    model.load_state_dict(saved["model"])
+    inputs.load_weights(model, saved["model"], path)
     model.train_seconds = float(saved["train_seconds"])
     return model.to(device).eval()

@@ -129,6 +129,11 @@ class Decoder(nn.Module):
         """E[x|z] as intensities in [0, 1], shape (..., D)."""
         return self.likelihood.mean(self(z))
 
+    def floats_per_code(self) -> int:
+        """Values held per code while `log_prob` scores many codes without autograd: one log p(x|z), and its copy
+        in the result; the outputs are decoded in pieces of CACHED_OUTPUTS, whatever the number of codes."""
+        return 2
+
 
 def likelihood_for(image: ImageFormat, network: Mapping[str, Any]) -> BernoulliPixels | DiscretisedLogisticMixture:
     """Bernoulli for binary images, a discretised logistic mixture of network['mixture'] components for 8-bit."""

@@ -18,6 +18,8 @@ green -> blue), as in PixelCNN++; binary images get one Bernoulli per pixel.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -194,6 +196,13 @@ class AutoregressiveDecoder(nn.Module):
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) for x (batch, D) and z (batch, K, n_latent): shape (batch, K)."""
         return self.likelihood.log_prob(self.params(x, z), x.unsqueeze(1))
+
+    def floats_per_code(self) -> int:
+        """Values held per code while `log_prob` scores codes without autograd, about: at each position, a dozen maps
+        of the PixelCNN's channels (a gated layer's stacks, gates and the code's conditioning) and five of the
+        likelihood's parameters (the parameters and the likelihood's work on them). Measured within a factor of 1.3
+        (tests/test_evaluation_memory.py)."""
+        return math.prod(self.side) * (12 * self.pixelcnn.head.in_channels + 5 * self.likelihood.per_position)
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from binlatent import codecs, datasets, margins, plots, rbm_stack, results, seeds, tuning
+from binlatent import codecs, datasets, inputs, margins, plots, rbm_stack, results, seeds, tuning
 from binlatent.checkpoints import load_checkpoint, save_checkpoint
 from binlatent.datasets.loaders import load_dataset
 from binlatent.evaluate import add_bits_per_dim, evaluate_model, training_settings
@@ -92,6 +92,7 @@ def pretrain_autoencoder(
     autoregressive decoder takes the stack's downward passes into its hidden layers only: rbm_stack.unroll)."""
     device, generator = setup(cfg, "stage1", threads)
     x = splits(data, device)
+    inputs.batch_size("stage1.batch_size", cfg["stage1"]["batch_size"], len(x["train"]))
     image = image_format(data)
     encoder, decoder = build_networks(image, cfg["network"])
     if rbms:
@@ -120,17 +121,29 @@ def layer_data(path: str, device: torch.device) -> dict[str, torch.Tensor]:
     if "z_train" in read_h5_names(path):
         return tensors(read_h5(path, CODE_SPLITS), device)
     if datasets.pixel_kind(path) != "binary":
-        raise datasets.DataError(f"{path}: an RBM stack on the pixels needs binary images: use stage1.init: random")
+        raise datasets.DataError(f"{path}: an RBM stack on the pixels needs binary images, but these count as 8-bit: "
+                                 f"{datasets.why_stored_8bit(path)}; or use stage1.init: random")  # fmt: skip
     return {f"z_{split}": x for split, x in splits(path, device).items()}
 
 
 def fit_rbm_layer(
-    cfg: Config, stage: str, *, data: str, checkpoint: str, curves: str, codes: str, state: str, threads: int
+    cfg: Config,
+    stage: str,
+    batch_key: str,
+    *,
+    data: str,
+    checkpoint: str,
+    curves: str,
+    codes: str,
+    state: str,
+    threads: int,
 ) -> None:
-    """Fit an RBM with cfg['n_hidden'] hidden units to the binary data of `data` with cfg['rbm'], and write its
-    checkpoint, curves and its hidden units sampled on every split of that data: the next layer's data."""
+    """Fit an RBM with cfg['n_hidden'] hidden units to the binary data of `data` with cfg['rbm'] (whose batch size
+    is the config key `batch_key`), and write its checkpoint, curves and its hidden units sampled on every split of
+    that data: the next layer's data."""
     device, generator = setup(cfg, stage, threads)
     z = layer_data(data, device)
+    inputs.batch_size(batch_key, cfg["rbm"]["batch_size"], len(z["z_train"]), whole_batches=True)
     rbm = RBM(z["z_train"].shape[1], cfg["n_hidden"]).to(device)
     t0 = time.perf_counter()
     resume = checkpointer(cfg, state, data=data)
@@ -149,13 +162,13 @@ def fit_rbm_layer(
 def pretrain_prior(cfg: Config, **files: Any) -> None:
     """Stage two, one layer of the prior: an RBM fitted to the stage-one codes or to the layer below's hidden
     units, with cfg['rbm'] (the layer's settings of config['prior'])."""
-    fit_rbm_layer(cfg, "stage2", **files)
+    fit_rbm_layer(cfg, "stage2", "prior.batch_size", **files)
 
 
 def pretrain_encoder_rbm(cfg: Config, **files: Any) -> None:
     """One RBM of the stack that starts stage one (stage1.init: rbm_stack): on the pixels (the data stage's file)
     or on the layer below's hidden units, with cfg['rbm'] (config['stage1']['rbm_stack'])."""
-    fit_rbm_layer(cfg, "stage1", **files)
+    fit_rbm_layer(cfg, "stage1", "stage1.rbm_stack.batch_size", **files)
 
 
 def train_pixel_rbm(cfg: Config, *, data: str, checkpoint: str, curves: str, state: str, threads: int) -> None:
@@ -166,9 +179,11 @@ def train_pixel_rbm(cfg: Config, *, data: str, checkpoint: str, curves: str, sta
     if image.pixels != "binary":
         raise datasets.DataError(
             f"config: models.{spec.name} is an RBM on the pixels, which needs binary images; the data are "
-            f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file"
+            f"{image.pixels}: leave it out with --config 'models={{{spec.name}: null}}' or in a config file; 8-bit "
+            f"because {datasets.why_stored_8bit(data)}"
         )
     x = splits(data, device)
+    inputs.batch_size("pixel_rbm.batch_size", cfg["pixel_rbm"]["batch_size"], len(x["train"]), True)
     model = build_model(model_arguments(spec, image)).to(device)
     pcfg = cfg["pixel_rbm"]
     t0 = time.perf_counter()
@@ -201,6 +216,7 @@ def finetune(
     device, generator = setup(cfg, "finetune", threads)
     spec = ModelSpec(**cfg["spec"])
     x = splits(data, device)
+    inputs.batch_size("finetune.batch_size", cfg["finetune"]["batch_size"], len(x["train"]))
     model = build_model(model_arguments(spec, image_format(data)))
     pretrain_seconds = 0.0
     if stage1:

@@ -8,7 +8,14 @@ the data stage's HDF5 file (store.py), which every stage reads.
 from __future__ import annotations
 
 from binlatent.datasets.base import SPLITS, DataError, RawDataset
-from binlatent.datasets.store import image_shape, load_splits, pixel_kind, prepared_splits, split_blocks
+from binlatent.datasets.store import (
+    image_shape,
+    load_splits,
+    pixel_kind,
+    prepared_splits,
+    split_blocks,
+    why_stored_8bit,
+)
 
 __all__ = [
     "SPLITS",
@@ -19,4 +26,5 @@ __all__ = [
     "pixel_kind",
     "prepared_splits",
     "split_blocks",
+    "why_stored_8bit",
 ]

@@ -40,6 +40,21 @@ class RawDataset:
             raise ValueError(f"pixels must be one of {PIXEL_KINDS}, got {self.pixels!r}")
 
 
+def why_8bit(dataset: str, source: str, image_shape: tuple[int, ...], low: int, high: int) -> str:
+    """Why images count as 8-bit, and how to give binary images instead, for the data stage's log and for the stages
+    that need binary images: uint8 images (N, *image_shape) with values low..high from `source`."""
+    shape = ", ".join(str(n) for n in image_shape)
+    if dataset != "file":
+        return f"dataset '{dataset}' gives 8-bit images ({source}: uint8 (N, {shape}), values {low}..{high})"
+    grey = "x[..., 0]" if image_shape[-1] == 1 else "x.mean(axis=-1)"
+    return (
+        f"{source} holds uint8 arrays of images (N, {shape}) with values {low}..{high}, and a 4-D uint8 array "
+        f"(N, H, W, C) counts as 8-bit images; to give binary images instead, store each x_ array as floats in [0, 1] "
+        f"shaped (N, H, W) or (N, D), e.g. {grey} / 255.0 (intensities, which the data stage binarises), or as 0/1, "
+        f"e.g. ({grey} > 127).astype(np.float32)"
+    )
+
+
 def split_indices(n: int, n_valid: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
     """A fixed-seed permutation of range(n) cut into train/valid/test index sets."""
     if n_valid + n_test >= n:

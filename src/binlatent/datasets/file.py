@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from binlatent.datasets.base import SPLITS, DataError, RawDataset, hold_out
+from binlatent.datasets.base import SPLITS, DataError, RawDataset, hold_out, why_8bit
+from binlatent.hdf5 import CHECK_USER_FILE, ArtifactReadError, open_h5
 
+log = logging.getLogger("binlatent")
 WANTED = tuple(f"{kind}_{split}" for kind in ("x", "y") for split in SPLITS)  # read; other arrays are skipped
 
 
@@ -40,7 +43,7 @@ def _npy_dtype(archive: zipfile.ZipFile, member: str) -> np.dtype:
 
 def _read_h5(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     """The WANTED datasets of an HDF5 file, refusing a group under a WANTED name; the names of all its datasets."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path, CHECK_USER_FILE) as f:
         for name in WANTED:
             if isinstance(f.get(name), h5py.Group):
                 raise DataError(
@@ -70,6 +73,8 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
         return READERS[path.suffix](path)
     except DataError:
         raise
+    except ArtifactReadError as err:
+        raise DataError(str(err)) from err
     except Exception as err:  # noqa: BLE001 - numpy/h5py raise many types for damaged files
         raise DataError(f"{path}: cannot be read ({err}); the file is truncated or not a valid archive") from err
 
@@ -111,6 +116,18 @@ def _check_images(path: Path, name: str, x: np.ndarray) -> tuple[np.ndarray, str
     return x, "binary"
 
 
+def _log_8bit(path: Path, x: np.ndarray) -> None:
+    """Say in the data stage's log that the images count as 8-bit, why, and what that means; a warning for grey
+    images (one channel), which may have been meant as binary or intensity images."""
+    level = logging.WARNING if x.shape[-1] == 1 else logging.INFO
+    log.log(
+        level,
+        "%s: the images are stored as 8-bit, modelled by a discretised logistic likelihood (an RBM on the pixels and "
+        "an RBM stack, stage1.init: rbm_stack, need binary images): %s",
+        path, why_8bit("file", str(path), x.shape[1:], int(x.min()), int(x.max())),
+    )  # fmt: skip
+
+
 def _is_grey_with_channel(x: np.ndarray) -> bool:
     """Float images (N, H, W, 1): grey images with one trailing channel, read as the (N, H, W) they are."""
     return x.ndim == 4 and x.shape[3] == 1 and np.issubdtype(x.dtype, np.floating)
@@ -131,6 +148,8 @@ def file_dataset(path: str | Path, n_valid: int, seed: int) -> RawDataset:
             "the same way"
         )
     pixels = kinds["x_train"]
+    if pixels == "8bit":
+        _log_8bit(path, arrays["x_train"])
     images = {s: x for s, (x, _) in checked.items()}
     sizes = {s: arrays[f"x_{s}"].shape[1:] if pixels == "8bit" else x.shape[1] for s, x in images.items()}
     if len(set(sizes.values())) != 1:
