@@ -173,10 +173,11 @@ def plot_ais_evaluation(evaluation_path: str | Path, path: str | Path, model: st
     )
 
 
-def plot_results(table: pd.DataFrame, key: str, path: str | Path, title: str) -> None:
+def draw_results(table: pd.DataFrame, key: str, title: str, best_codec: pd.Series | None = None) -> plt.Figure:
     """Each of our models' test figure `key` (test_ll or test_bpd) as a point with its interval (thick: ± one
     standard error over test images; thin: the interval with the log Z error), best at the top; published figures
-    as labelled reference lines. `table` has `label`, `source`, key and its _se, _low and _high."""
+    and the best lossless codec on the same test images (a reference row, codecs.best_codec) as labelled vertical
+    lines. `table` has `label`, `source`, key and its _se, _low and _high."""
     ours = table[table["source"] == "this workflow"].sort_values(key, ascending=key == "test_bpd")
     published = table[table["source"].str.startswith("published") & table[key].notna()]
     fig, ax = plt.subplots(figsize=(12, 1.2 + 0.5 * len(ours)), layout="constrained")
@@ -189,15 +190,27 @@ def plot_results(table: pd.DataFrame, key: str, path: str | Path, title: str) ->
     for i, (_, row) in enumerate(published.sort_values(key).iterrows()):
         label = f"published: {row['model']} ({row[key]:.2f})"
         ax.axvline(row[key], color=plt.cm.Reds(0.4 + 0.5 * i / len(published)), ls=styles[i % 5], lw=1, label=label)
-    if len(published):
+    lines = "published: lines, other data"
+    if best_codec is not None:
+        label = f"best lossless codec, same test images: {best_codec['model']} ({best_codec[key]:.3f})"
+        ax.axvline(best_codec[key], color="tab:green", lw=2, label=label)
+        lines = f"best lossless codec: green line, same images; {lines}"
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     better = "lower" if key == "test_bpd" else "higher"
     unit = "bits per dimension" if key == "test_bpd" else "log-likelihood (nats per image)"
     ax.set_xlabel(f"test {unit}, {better} is better")
-    ax.set_title(f"{title}: our models (thick: ±1 SE; thin: ±3 SE and log Z interval); published: lines, other data")
+    ax.set_title(f"{title}: our models (thick: ±1 SE; thin: ±3 SE and log Z interval); {lines}")
     ax.title.set_fontsize(9)
     ax.grid(axis="x", alpha=0.3)
-    save(fig, path)
+    return fig
+
+
+def plot_results(
+    table: pd.DataFrame, key: str, path: str | Path, title: str, best_codec: pd.Series | None = None
+) -> None:
+    """draw_results, saved to path."""
+    save(draw_results(table, key, title, best_codec), path)
 
 
 STEP_LABELS = {

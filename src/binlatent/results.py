@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from binlatent import plots
+from binlatent import codecs, plots
 from binlatent.io import write_text
 from binlatent.published import published_table
 from binlatent.variants import DECODER_LABELS, ModelSpec, ablation_axis
@@ -158,8 +158,8 @@ def write_results(
     references: pd.DataFrame | None = None,
 ) -> None:
     """The results table as csv (every number) and markdown (formatted, with a note), and its figure (each model's
-    test figure with its interval, published figures as reference lines); `references` (codecs on the same test
-    images) join the table as rows marked 'reference: not a model'."""
+    test figure with its interval, published figures and the best codec as reference lines); `references` (codecs on
+    the same test images) join the table as rows marked 'reference: not a model'."""
     k = int(metrics["K"].max())  # the evaluation's K: every model sampling from q uses it
     n_seeds = int(metrics["n_seeds"].max()) if "n_seeds" in metrics else 1
     runs = (
@@ -202,12 +202,16 @@ def write_results(
         )
     if references is not None:
         note += (
-            " Rows marked 'reference: not a model' are lossless codecs on the same test images, each image in its "
-            "own file (PNG optimised, WebP lossless; 8 * bytes / dims, headers included), and the entropy of each "
-            "channel's value histogram over the test images."
+            f" Rows marked '{codecs.REFERENCE_SOURCE}' are lossless codecs on the same test images: "
+            + "; ".join(codec.settings for codec in codecs.CODECS.values())
+            + f"; with {codecs.codec_libraries()}. Each image is its own file, headers included (8 * bytes / dims), "
+            "and every file was decoded back and checked bit for bit against its image. The last such row is the "
+            "entropy of each channel's value histogram over the test images. The figure marks the best codec as a "
+            "green line."
         )
     write_text(markdown, pretty.to_markdown(index=False) + "\n\n" + note + "\n")
-    plots.plot_results(table.assign(label=table.apply(model_label, axis=1)), key, figure, title)
+    labelled = table.assign(label=table.apply(model_label, axis=1))
+    plots.plot_results(labelled, key, figure, title, codecs.best_codec(table))
 
 
 def ablation_panels(
