@@ -93,5 +93,5 @@ def test_a_code_edit_replans_exactly_its_jobs_and_a_revert_or_comment_nothing(sm
     comment = ("        total = 0.0\n", "        total = 0.0  # a comment\n")
     monkeypatch.setenv("PYTHONPATH", str(edited_package(tmp_path / "comment", "finetune.py", *comment)))
     assert planned_jobs(smoke_run) == set()
-    monkeypatch.delenv("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "src"))  # the library as it is: the edit undone
     assert planned_jobs(smoke_run) == set()

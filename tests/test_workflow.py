@@ -84,10 +84,15 @@ def test_checkpoints_rebuild_the_trained_models(smoke_run):
     spec = saved["model_args"]["spec"]
     assert spec["name"] == "hybrid" and saved["model"]["prior.top.W"].shape == (12, 16)
     assert saved["model_args"]["format"] == MODEL_FORMAT and spec["network"]["decoder"] == "mirrored"
-    assert (spec["prior"], spec["network"]["n_latent"], spec["rbm_hidden"], spec["prior_upper"]) == ("rbm", 12, 16, [])
+    assert (spec["prior"], spec["network"]["n_latent"], spec["rbm_hidden"], tuple(spec["prior_upper"])) == (
+        "rbm",
+        12,
+        16,
+        (),
+    )
     assert torch.isfinite(saved["model"]["prior.top.W"]).all()
     deep = load_checkpoint(smoke_run / "hybrid_deep" / "model.pt")
-    assert (deep["model_args"]["spec"]["rbm_hidden"], deep["model_args"]["spec"]["prior_upper"]) == (16, [8])
+    assert (deep["model_args"]["spec"]["rbm_hidden"], tuple(deep["model_args"]["spec"]["prior_upper"])) == (16, (8,))
     assert deep["model"]["prior.top.W"].shape == (16, 8)
     assert deep["model"]["prior.generative.0.weight"].shape == (12, 16)
     layer_codes = smoke_run / "stage2" / "rbm_stack-mirrored" / "h16" / "codes.h5"
