@@ -23,6 +23,8 @@ product over the rows of a chunk of codes, whatever depends on the image alone c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +32,7 @@ from torch import nn
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture
 
 MAPPED_CODE_ROWS = 1 << 16  # rows (image, code, pixel) of the code's maps made at once without autograd: 4 MB at 16
+SCORED_OUTPUTS = 1 << 19  # the likelihood's parameters scored at once without autograd (2 MB, as networks.Decoder's)
 
 
 def down_shift(x: torch.Tensor) -> torch.Tensor:
@@ -151,17 +154,26 @@ class GatedPixelCNN(nn.Module):
         """forward's parameters from the fast kernel (GatedRows), laid out as the likelihood reads them: images
         (B, C, H, W) on the [-1, 1] scale and the code's maps (B, K, H*W, code_channels) in (row, column) order ->
         (B, K, H*W*per_position). The same values as forward's, to float rounding (tested)."""
+        return self.kernel(images)(maps)
+
+    def kernel(self, images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`rows` for these images, as a function of the maps: what depends on the images alone made once, for
+        scoring them under many codes a few at a time."""
         if self.layers[0].residual:  # the kernel's first layer has no residual path: images of `channels` channels
-            out = self(images, maps.view(*maps.shape[:2], *images.shape[2:], -1).permute(0, 1, 4, 2, 3))
-            return out.permute(0, 2, 3, 1).reshape(*maps.shape[:2], -1)
+            return lambda maps: self(images, maps.view(*maps.shape[:2], *images.shape[2:], -1).permute(
+                0, 1, 4, 2, 3)).permute(0, 2, 3, 1).reshape(*maps.shape[:2], -1)  # fmt: skip
         kernel = GatedRows(self, *images.shape[2:])
         shared, linear = kernel.image_terms(self, images)
-        top, left = kernel.border_terms(self, maps) if self.border is not None else (None, None)
         mats = kernel.matrices(self)
-        inputs = (maps, shared, linear, *mats, *((top, left) if top is not None else ()))
-        if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
-            return _GatedRowsFunction.apply(kernel, maps, shared, linear, top, left, *mats)
-        return kernel.run(mats, maps, shared, linear, top, left)
+
+        def params(maps: torch.Tensor) -> torch.Tensor:
+            top, left = kernel.border_terms(self, maps) if self.border is not None else (None, None)
+            inputs = (maps, shared, linear, *mats, *((top, left) if top is not None else ()))
+            if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+                return _GatedRowsFunction.apply(kernel, maps, shared, linear, top, left, *mats)
+            return kernel.run(mats, maps, shared, linear, top, left)
+
+        return params
 
     def bordered(self, v: torch.Tensor, h: torch.Tensor, code_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The shifted images (B, C, H, W) per code (B*K, C, H, W), the row shifted in at the top and the column
@@ -232,13 +244,18 @@ class AutoregressiveDecoder(nn.Module):
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) for x (batch, D) and z (batch, K, n_latent): shape (batch, K).
 
-        Without autograd (evaluation at large K) the codes are decoded MAPPED_CODE_ROWS rows at a time: their maps
-        and parameters stay in cache, and the maps' product is still large."""
+        Without autograd (evaluation at large K) the codes' maps are made MAPPED_CODE_ROWS rows at a time, so that the
+        maps' product is large and its output stays in cache, and the parameters SCORED_OUTPUTS at a time, so that
+        they and the logistic mixture's many passes over its temporaries stay in cache too (at 64 crops' codes at
+        once the mixture took twice as long as the network itself)."""
         x_ = x.unsqueeze(1)
         if torch.is_grad_enabled():
             return self.likelihood.log_prob(self.params(x, z), x_)
-        codes = max(1, MAPPED_CODE_ROWS // (len(z) * self.side[0] * self.side[1]))
-        return torch.cat([self.likelihood.log_prob(self.params(x, part), x_) for part in z.split(codes, 1)], 1)
+        params = self.pixelcnn.kernel(self.images(x))
+        mapped = max(1, MAPPED_CODE_ROWS // (len(z) * self.side[0] * self.side[1]))
+        scored = max(1, SCORED_OUTPUTS // (len(z) * self.likelihood.n_outputs))
+        return torch.cat([self.likelihood.log_prob(params(maps), x_) for part in z.split(mapped, 1)
+                          for maps in self.code_maps.rows(part).split(scored, 1)], 1)  # fmt: skip
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
