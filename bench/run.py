@@ -1,10 +1,11 @@
 """Speed benchmark: our PCD-1 epoch and AIS against scikit-learn and `rbms`, and against their matmul-only bounds.
 
-Usage: python bench/run.py [--quick] [--device cpu|cuda|auto]. Everything is measured in this one run on this machine
-with one protocol for ours, the bounds and the peers: one warm-up each, then interleaved repeats of which the fastest
-is kept. Ours, the bounds and the stages run on --device (the clock is read once the device is idle); the peers run on
-the CPU, and `rbms` is skipped where it is not installed. The table is printed and the numbers go to
-results/bench/bench.json, with the device and the CPU share other processes took meanwhile.
+Usage: python bench/run.py [--quick] [--device cpu|cuda|auto] [--parts rbm stages decoder]. Everything is measured
+in this one run on this machine with one protocol for ours, the bounds and the peers: one warm-up each, then
+interleaved repeats of which the fastest is kept. Ours, the bounds and the stages run on --device (the clock is read
+once the device is idle); the peers run on the CPU, and `rbms` is skipped where it is not installed. The
+autoregressive decoder's rows (decoder_bounds.py) also give milliseconds per (image, code) pair. The table is printed
+and the numbers go to results/bench/bench.json, with the device and the CPU share other processes took meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ try:
 except ImportError:
     sys.path.insert(0, str(ROOT / "src"))
 
+from decoder_bounds import decoder_tasks, per_pair_ms  # noqa: E402
 from harness import (  # noqa: E402
     Task,
     Timing,
@@ -51,7 +53,11 @@ SEED = 0
 MEASUREMENTS = ("rbm_epoch_s", "rbm_matmul_bound_s", "sklearn_rbm_epoch_s", "rbms_epoch_s",
                 "ais_s", "ais_matmul_bound_s", "rbms_ais_s",
                 "stage1_epoch_s", "stage1_epoch_matmul_bound_s", "finetune_epoch_s", "finetune_epoch_matmul_bound_s",
-                "finetune_valid_s", "evaluate_s", "evaluate_matmul_bound_s")  # fmt: skip
+                "finetune_valid_s", "evaluate_s", "evaluate_matmul_bound_s",
+                "pixelcnn_digits_step_s", "pixelcnn_digits_step_matmul_bound_s",
+                "pixelcnn_digits_score_s", "pixelcnn_digits_score_matmul_bound_s",
+                "pixelcnn_patches_step_s", "pixelcnn_patches_step_matmul_bound_s",
+                "pixelcnn_patches_score_s", "pixelcnn_patches_score_matmul_bound_s")  # fmt: skip
 PEER_KEYS = frozenset({"sklearn_rbm_epoch_s", "rbms_epoch_s", "rbms_ais_s"})  # measured on PEER_DEVICE
 RATIOS = {  # name: (numerator, denominator, target)
     "rbm_epoch_vs_sklearn": ("rbm_epoch_s", "sklearn_rbm_epoch_s", "<= 1/1.3"),
@@ -61,7 +67,11 @@ RATIOS = {  # name: (numerator, denominator, target)
     "stage1_epoch_vs_matmul_bound": ("stage1_epoch_s", "stage1_epoch_matmul_bound_s", "-"),
     "finetune_epoch_vs_matmul_bound": ("finetune_epoch_s", "finetune_epoch_matmul_bound_s", "<= 2"),
     "evaluate_vs_matmul_bound": ("evaluate_s", "evaluate_matmul_bound_s", "<= 2"),
-}
+    **{f"pixelcnn_{size}_{task}_vs_matmul_bound": (f"pixelcnn_{size}_{task}_s",
+                                                   f"pixelcnn_{size}_{task}_matmul_bound_s", "<= 2")
+       for size in ("digits", "patches") for task in ("step", "score")},
+}  # fmt: skip
+PARTS = ("rbm", "stages", "decoder")  # the RBM's epoch and AIS against the peers; the workflow's stages; the PixelCNN
 N_DATA, N_VISIBLE, N_HIDDEN, BATCH, LR = 10_000, 784, 500, 100, 0.01
 AIS_RUNS = 100
 
@@ -75,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ais-betas", type=int, default=10_000, help="AIS transitions: schedule [[1.0, n]]")
     p.add_argument("--stage-repeats", type=int, default=3, help="repeats of each stage epoch and its bound")
     p.add_argument("--evaluate-repeats", type=int, default=1, help="repeats of the hybrid's evaluation and its bound")
+    p.add_argument("--decoder-repeats", type=int, default=3, help="repeats of each PixelCNN task and its bound")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure (default: all)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 repeat each, 300 AIS betas")
     where = "where ours, the bounds and the stages run (auto: CUDA if available); the peers use the CPU"
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help=where)
@@ -85,7 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 "use --device cpu or auto")  # fmt: skip
     args.device = select_device(args.device)
     if args.quick:
-        args.epoch_repeats = args.sklearn_repeats = args.ais_repeats = args.stage_repeats = 1
+        args.epoch_repeats = args.sklearn_repeats = args.ais_repeats = args.stage_repeats = args.decoder_repeats = 1
         args.ais_betas = 300
     return args
 
@@ -173,6 +185,20 @@ def bench_stages(args: argparse.Namespace) -> dict[str, Timing]:
     return round_robin(tasks, log, args.device)
 
 
+def bench_decoder(args: argparse.Namespace) -> tuple[dict[str, Timing], dict[str, float]]:
+    """Time the autoregressive decoder's training step and per-code scoring at each size and the replay of their
+    recorded products; also milliseconds per (image, code) pair of each."""
+    tasks: dict[str, Task] = {}
+    work = decoder_tasks(SEED, device=args.device)
+    for name, task in work.items():
+        log(f"{name}: recording its matrix products and convolutions")
+        bound = on_threads(task.threads, matmul_replay_runner(recorded_products(task.fn), args.device))
+        tasks[f"{name}_s"] = Task(task.fn, args.decoder_repeats, task.warmup)
+        tasks[f"{name}_matmul_bound_s"] = Task(bound, args.decoder_repeats)
+    timings = round_robin(tasks, log, args.device)
+    return timings, per_pair_ms({key: t.seconds for key, t in timings.items()}, work)
+
+
 def ratios(t: dict[str, float]) -> dict[str, float]:
     """The ratios the targets are stated in, of the measurements this run has."""
     return {name: t[num] / t[den] for name, (num, den, _) in RATIOS.items() if num in t and den in t}
@@ -186,13 +212,18 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\ndevice: {device}; {m['cpu_count']} CPUs, {m['torch_threads']} torch threads, torch {m['torch_version']}")
     for peer, reason in result["skipped_peers"].items():
         print(f"{peer} skipped, its rows left out: {reason}")
-    print(f"\n{'measurement':<32}{'seconds':>12}  {'runs on':<8}  CPU taken by other processes meanwhile")
+    print(f"\n{'measurement':<40}{'seconds':>12}  {'runs on':<8}  CPU taken by other processes meanwhile")
     for key in (k for k in MEASUREMENTS if k in result):
-        print(f"{key:<32}{result[key]:>12.3f}  {on[key]:<8}  {share[key] or 0:.0%}")
-    print(f"\n{'ratio':<32}{'value':>8}  target")
+        print(f"{key:<40}{result[key]:>12.3f}  {on[key]:<8}  {share[key] or 0:.0%}")
+    if result["per_image_and_code_ms"]:
+        print(f"\n{'autoregressive decoder':<40}{'ms per image and code':>22}")
+        for key, ms in result["per_image_and_code_ms"].items():
+            print(f"{key:<40}{ms:>22.4f}")
+    print(f"\n{'ratio':<40}{'value':>8}  target")
     for key, value in result["ratios"].items():
-        print(f"{key:<32}{value:>8.3f}  {RATIOS[key][2]}")
-    print("\nlog Z, same weights: " + "   ".join(f"{who} {lz:.4f}" for who, lz in result["log_z"].items()))
+        print(f"{key:<40}{value:>8.3f}  {RATIOS[key][2]}")
+    if result["log_z"]:
+        print("\nlog Z, same weights: " + "   ".join(f"{who} {lz:.4f}" for who, lz in result["log_z"].items()))
     for rule, seconds in result["workflow_rule_s"].items():
         print(f"workflow rule {rule:<20}{seconds:>10.1f} s")
 
@@ -207,13 +238,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(f"measuring on {args.device}; the peers on {PEER_DEVICE}")
     data, with_rbms = make_data(SEED, args.device), "rbms" not in skipped
     started, jiffies = time.perf_counter(), cpu_jiffies()
-    with torch.no_grad():
-        epochs, rbm = bench_epochs(data, args, with_rbms)
-        ais = bench_ais(rbm, data, args, with_rbms)
-    stages = bench_stages(args)
-    timings = {**epochs, **ais, **stages}
+    timings: dict[str, Timing] = {}
+    per_pair: dict[str, float] = {}
+    if "rbm" in args.parts:
+        with torch.no_grad():
+            epochs, rbm = bench_epochs(data, args, with_rbms)
+            timings.update(epochs)
+            timings.update(bench_ais(rbm, data, args, with_rbms))
+    if "stages" in args.parts:
+        timings.update(bench_stages(args))
+    if "decoder" in args.parts:
+        decoder, per_pair = bench_decoder(args)
+        timings.update(decoder)
     result: dict[str, Any] = {key: t.seconds for key, t in timings.items()}
     result["ratios"] = ratios(result)
+    result["per_image_and_code_ms"] = per_pair
     result["log_z"] = {
         who: timings[key].result for who, key in (("ours", "ais_s"), ("rbms", "rbms_ais_s")) if key in timings
     }
@@ -235,7 +274,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "lr": LR,
         "ais_runs": AIS_RUNS,
         "ais_betas": args.ais_betas,
-        "repeats": {"epoch": args.epoch_repeats, "sklearn": args.sklearn_repeats, "ais": args.ais_repeats},
+        "repeats": {
+            "epoch": args.epoch_repeats,
+            "sklearn": args.sklearn_repeats,
+            "ais": args.ais_repeats,
+            "decoder": args.decoder_repeats,
+        },
+        "parts": args.parts,
         "protocol": "one warm-up each, then interleaved repeats; the minimum is kept; the device is synchronised "
         "before the clock is read at the start and end of each repeat",
         "peers": {

@@ -2,13 +2,15 @@
 validation score and the hybrid's evaluation, each beside the same work's matrix multiplications alone.
 
 A bound is measured, not computed from a spec: the stage runs once under `MatmulRecorder`, which notes the
-shape of every matrix product torch executes (forward and backward, AIS and RAISE included), and
-`matmul_replay_runner` then times exactly those products on this machine, into preallocated outputs. Data, models,
-generators and the replayed operands all live on the device given (the CPU by default).
+shape of every matrix product torch executes (forward and backward, AIS and RAISE included, in place or not; a
+convolution as the dense products of its sizes, `convolution_products`), and `matmul_replay_runner` then times
+exactly those products on this machine, into preallocated outputs. Data, models, generators and the replayed
+operands all live on the device given (the CPU by default).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +37,40 @@ SPLIT_SIZES = {"train": 3000, "valid": 500, "test": 1500}  # the default run's s
 
 aten = torch.ops.aten
 PRODUCTS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default, aten.mv.default,
-            aten.addmv.default, aten.mm.out, aten.addmm.out, aten.bmm.out, aten.mv.out, aten.addmv.out}  # fmt: skip
+            aten.addmv.default, aten.mm.out, aten.addmm.out, aten.bmm.out, aten.mv.out, aten.addmv.out,
+            aten.addmm_.default, aten.baddbmm_.default, aten.addmv_.default}  # fmt: skip
+
+
+CONVOLUTIONS = {aten.convolution.default, aten.convolution_backward.default}
 
 
 Product = tuple[str, tuple[tuple[int, ...], ...], tuple[bool, ...], torch.dtype]
 
 
+def convolution_products(func, args, out) -> list[Product]:
+    """A convolution (not transposed) as the dense products of the same sizes, per group: its forward the product
+    (N*H_out*W_out, k_h*k_w*C_in) x (k_h*k_w*C_in, C_out) of the unfolded input and the weights; its backward that
+    product's backward, the input's gradient (rows, C_out) x (C_out, k*C_in) and the weights' (k*C_in, rows) x
+    (rows, C_out), each where the backward computes it."""
+    backward = func is aten.convolution_backward.default
+    grad_out, weight = (args[0], args[2]) if backward else (out, args[1])
+    transposed, groups = (args[7], args[9]) if backward else (args[6], args[8])
+    if transposed:
+        raise NotImplementedError("a transposed convolution's dense products are not written out here")
+    rows, cols = grad_out.shape[0] * math.prod(grad_out.shape[2:]), weight[0].numel()  # k_h * k_w * C_in / groups
+    c_out, dtype = weight.shape[0] // groups, weight.dtype
+    if not backward:
+        return [("mm", ((rows, cols), (cols, c_out)), (False, False), dtype)] * groups
+    mask = args[10]
+    products = [("mm", ((rows, c_out), (c_out, cols)), (False, False), dtype)] if mask[0] else []
+    products += [("mm", ((cols, rows), (rows, c_out)), (True, False), dtype)] if mask[1] else []
+    return products * groups
+
+
 class MatmulRecorder(TorchDispatchMode):
     """Notes (operator, shapes of its matrix operands, which are transposed views, dtype) for every matrix product
-    run inside the block."""
+    run inside the block (in place ones, such as a weight update's addmm_, too), and a convolution's as its dense
+    products (`convolution_products`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,7 +83,10 @@ class MatmulRecorder(TorchDispatchMode):
             shapes = tuple(tuple(o.shape) for o in operands)
             transposed = tuple(o.dim() >= 2 and not o.is_contiguous() and o.mT.is_contiguous() for o in operands)
             self.products.append((func.__name__.split(".")[0], shapes, transposed, operands[0].dtype))
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if func in CONVOLUTIONS:
+            self.products += convolution_products(func, args, out)
+        return out
 
 
 def recorded_products(fn: Callable[[], Any]) -> list[Product]:

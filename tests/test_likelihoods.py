@@ -49,6 +49,23 @@ def test_colour_pixel_probabilities_over_all_256_cubed_values_sum_to_one(generat
                                atol=1e-6, rtol=0)  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5, 3)])
+def test_scoring_without_autograd_gives_the_plain_formulas_log_likelihoods(shape, dtype, generator):
+    """scored_log_prob, which computes the bins' rarer cases only where they apply, against plain_log_prob: an
+    image with values at both ends under parameters whose bins' masses range from underflow to most of the mass."""
+    mix = DiscretisedLogisticMixture(shape, n_mix=3)
+    params = torch.cat([random_params(mix, 6, generator, log_scale) for log_scale in (-6.0, -2.5, 0.5)]).to(dtype)
+    x = torch.randint(0, 256, (1, 1, mix.n_positions * mix.channels), generator=generator).to(dtype)
+    x[..., :3], x[..., -3:] = 0, 255
+    plain = mix.plain_log_prob(params.unsqueeze(0), x)
+    with torch.no_grad():
+        scored = mix.log_prob(params.unsqueeze(0), x)
+    torch.testing.assert_close(scored, plain, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
+    several = x.expand(2, 1, -1)  # several images: the plain formula
+    torch.testing.assert_close(mix.scored_log_prob(params.unsqueeze(0), several), plain.expand(2, -1))
+
+
 def test_one_component_is_the_logistic_cdf_difference_over_the_bin():
     mix = DiscretisedLogisticMixture((1, 1, 1), n_mix=1)
     mean, log_scale = 0.1, -3.0

@@ -1,5 +1,6 @@
 """The autoregressive decoder: causal masking checked with gradients, probabilities summed over every image of a tiny
-size, conditioning on the code, exact windowed sampling, and checkpoints that rebuild it."""
+size, conditioning on the code, exact windowed sampling, checkpoints that rebuild it, and the fast kernel held to the
+plain network, gradients included."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from helpers import SMALL_NETWORK, built_model
 
-from binlatent import load_model
+from binlatent import load_model, pixelcnn
 from binlatent.image import ImageFormat
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture
 from binlatent.models import save_model
@@ -189,3 +190,88 @@ def test_a_checkpoint_rebuilds_the_autoregressive_decoder(tmp_path, border, gene
     torch.testing.assert_close(loaded.decoder.log_prob(x, z), model.decoder.log_prob(x, z))
     samples = loaded.sample(3, gibbs_steps=2, generator=generator)
     assert samples.shape == (3, 16) and set(samples.unique().tolist()) <= {0.0, 1.0}
+
+
+def random_decoder(shape: tuple[int, ...], pixels: str, layers: int, border: bool, dtype=torch.float64):
+    """An autoregressive decoder whose every weight is drawn at a scale that makes the gates and the mixture busy."""
+    kind = "conv" if pixels == "8bit" else "mlp"
+    decoder = build_networks(ImageFormat(shape, pixels), network(kind, layers=layers, border=border))[1].to(dtype)
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.normal_(0, 0.5)
+    return decoder
+
+
+def images_and_codes(shape, pixels, batch, k, generator, dtype=torch.float64):
+    n_pixels = ImageFormat(shape, pixels).n_pixels
+    if pixels == "binary":
+        x = (torch.rand(batch, n_pixels, generator=generator) < 0.5).to(dtype)
+    else:
+        x = torch.randint(0, 256, (batch, n_pixels), generator=generator).to(dtype)
+    return x, (torch.rand(batch, k, 5, generator=generator) < 0.5).to(dtype)
+
+
+@pytest.mark.parametrize("chunk_rows", [30, 100, 4096])  # one code a chunk, several images' codes, the whole batch
+@pytest.mark.parametrize("border", [False, True])
+@pytest.mark.parametrize("layers", [1, 3])
+@pytest.mark.parametrize(("shape", "pixels"), [((5, 6), "binary"), ((4, 8, 3), "8bit")])
+def test_the_fast_kernel_computes_the_plain_networks_parameters_and_gradients(
+    shape, pixels, layers, border, chunk_rows, generator, monkeypatch
+):
+    monkeypatch.setattr(pixelcnn, "CHUNK_ROWS", chunk_rows)
+    torch.manual_seed(8)
+    decoder = random_decoder(shape, pixels, layers, border)
+    x, z = images_and_codes(shape, pixels, 3, 4, generator)
+    plain = decoder.plain_params(x, z)
+    with torch.no_grad():
+        torch.testing.assert_close(decoder.params(x, z), plain.detach(), rtol=1e-12, atol=1e-12)
+    weights = torch.randn(plain.shape, generator=generator, dtype=plain.dtype)
+    ours = torch.autograd.grad((decoder.params(x, z) * weights).sum(), list(decoder.parameters()))
+    theirs = torch.autograd.grad((plain * weights).sum(), list(decoder.parameters()))
+    for name, a, b in zip((n for n, _ in decoder.named_parameters()), ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize(("shape", "pixels"), [((5, 6), "binary"), ((4, 8, 3), "8bit")])
+def test_scoring_many_codes_a_few_at_a_time_gives_the_plain_log_likelihoods(shape, pixels, generator, monkeypatch):
+    monkeypatch.setattr(pixelcnn, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(pixelcnn, "MAPPED_CODE_ROWS", 200)  # the codes' maps a few codes at a time
+    torch.manual_seed(9)
+    decoder = random_decoder(shape, pixels, 2, border=True)
+    x, z = images_and_codes(shape, pixels, 2, 37, generator)
+    with torch.no_grad():
+        plain = decoder.likelihood.log_prob(decoder.plain_params(x, z), x.unsqueeze(1))
+        torch.testing.assert_close(decoder.log_prob(x, z), plain, rtol=1e-12, atol=1e-9)
+
+
+def test_the_fast_kernel_keeps_to_the_plain_network_in_float32_at_the_digits_sizes(generator):
+    torch.manual_seed(10)
+    settings = {**network(layers=3, channels=16), "n_latent": 100, "hidden": [200]}
+    decoder = build_networks(ImageFormat((28, 28), "binary"), settings)[1]
+    x = (torch.rand(4, 784, generator=generator) < 0.2).float()
+    z = (torch.rand(4, 10, 100, generator=generator) < 0.5).float()
+    torch.testing.assert_close(decoder.params(x, z), decoder.plain_params(x, z), rtol=1e-4, atol=1e-4)
+    ours = torch.autograd.grad(decoder.log_prob(x, z).sum(), list(decoder.parameters()))
+    plain_log_prob = decoder.likelihood.log_prob(decoder.plain_params(x, z), x.unsqueeze(1))
+    theirs = torch.autograd.grad(plain_log_prob.sum(), list(decoder.parameters()))
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item())
+
+
+def test_graphs_of_the_fast_kernel_go_back_independently_and_once(generator):
+    """Its kept pre-activations are reused by the next forward pass once a backward pass has released them: two
+    graphs built before either goes back each get their own, and going back twice through one graph is refused."""
+    torch.manual_seed(11)
+    decoder = random_decoder((5, 6), "binary", 2, border=False)
+    (x1, z1), (x2, z2) = (images_and_codes((5, 6), "binary", 2, 3, generator) for _ in range(2))
+    params = list(decoder.parameters())
+    first, second = decoder.log_prob(x1, z1).sum(), decoder.log_prob(x2, z2).sum()
+    ours = [torch.autograd.grad(first, params), torch.autograd.grad(second, params)]
+    for (x, z), grads in zip(((x1, z1), (x2, z2)), ours, strict=True):
+        plain = decoder.likelihood.log_prob(decoder.plain_params(x, z), x.unsqueeze(1)).sum()
+        for a, b in zip(grads, torch.autograd.grad(plain, params), strict=True):
+            torch.testing.assert_close(a, b)
+    again = decoder.log_prob(x1, z1).sum()
+    torch.autograd.grad(again, params, retain_graph=True)
+    with pytest.raises(RuntimeError, match="once"):
+        torch.autograd.grad(again, params)

@@ -88,7 +88,8 @@ class DiscretisedLogisticMixture:
         p = params.reshape(*params.shape[:-1], self.n_positions, -1, self.n_mix)
         c, n = self.channels, self.n_coupling
         logits, means, log_scales, coeffs = p.split([1, c, c, n], dim=-2)
-        return logits.squeeze(-2), means, log_scales.clamp(min=MIN_LOG_SCALE), torch.tanh(coeffs)
+        tanh = 2 * torch.sigmoid(2 * coeffs) - 1  # tanh: torch's runs at a third of its sigmoid's speed on the CPU
+        return logits.squeeze(-2), means, log_scales.clamp(min=MIN_LOG_SCALE), tanh
 
     def _coupled_means(self, means: torch.Tensor, coeffs: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
         """Each channel's mean plus sum_j coeff * given_j over the earlier channels j."""
@@ -98,7 +99,14 @@ class DiscretisedLogisticMixture:
         return means + torch.stack(shifts, dim=-2)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) in nats per image; x (..., D) with values 0..255 broadcasts against params (..., n_outputs)."""
+        """log p(x|z) in nats per image; x (..., D) with values 0..255 broadcasts against params (..., n_outputs).
+        Without autograd `scored_log_prob`, the same values in fewer passes; with it `plain_log_prob`."""
+        if torch.is_grad_enabled() and params.requires_grad:
+            return self.plain_log_prob(params, x)
+        return self.scored_log_prob(params, x)
+
+    def plain_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log_prob as the formulas read, every bin's three cases computed everywhere and chosen by `where`."""
         logits, means, log_scales, coeffs = self._split(params)
         scaled = x.reshape(*x.shape[:-1], self.n_positions, self.channels, 1) / 127.5 - 1.0
         scaled, means = torch.broadcast_tensors(scaled, means)
@@ -112,8 +120,49 @@ class DiscretisedLogisticMixture:
         log_density = middle - log_scales - 2 * softplus(middle) - math.log(127.5)
         log_mass = torch.where(mass > 1e-5, torch.log(mass.clamp(min=1e-12)), log_density)
         log_bin = torch.where(scaled < -0.999, log_cdf_upper, torch.where(scaled > 0.999, log_survival_lower, log_mass))
-        per_component = log_bin.sum(-2) + torch.log_softmax(logits, -1)  # (..., P, M)
-        return torch.logsumexp(per_component, -1).sum(-1)
+        return self.mixed(log_bin, logits)
+
+    @staticmethod
+    def mixed(log_bin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """sum over positions of log sum_m softmax(logits)_m prod_c bin_c, from log_bin (..., P, C, M) and logits
+        (..., P, M), as logsumexp(sum_c log bin + logits) - logsumexp(logits): torch's log_softmax over so short a
+        last axis is ten times slower."""
+        logits = logits.contiguous()
+        return (torch.logsumexp(log_bin.sum(-2) + logits, -1) - torch.logsumexp(logits, -1)).sum(-1)
+
+    @torch.no_grad()
+    def scored_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """plain_log_prob without autograd, its twin (tested against it), for one image x (1, ..., D) under many
+        parameters (..., n_outputs): every bin's log mass log(sigmoid(upper) - sigmoid(lower)) in a few passes in
+        place, and the other cases only where they apply, the image's end bins (values 0 and 255) and the bins whose
+        mass underflows (density times bin width). Several images go to plain_log_prob."""
+        if x[..., 0].numel() != 1:
+            return self.plain_log_prob(params, x)
+        logits, means, log_scales, coeffs = self._split(params)
+        scaled = x.reshape(self.n_positions, self.channels, 1) / 127.5 - 1.0
+        middle = torch.sub(scaled, means)  # centred on the coupled means, then scaled: (..., P, C, M)
+        for i, (c, j) in enumerate(self.pairs):
+            middle[..., c, :].addcmul_(coeffs[..., i, :], scaled[:, j], value=-1)
+        half_bin = torch.neg(log_scales).exp_()  # 1 / scale
+        middle.mul_(half_bin)
+        half_bin.mul_(1 / 255)
+        upper, lower = torch.add(middle, half_bin), torch.sub(middle, half_bin)
+        by_value = (*middle.shape[:-3], self.n_positions * self.channels, self.n_mix)  # (position, channel) flattened
+        bottom, top = (
+            torch.nonzero(scaled.flatten() < -0.999).flatten(),
+            torch.nonzero(scaled.flatten() > 0.999).flatten(),
+        )
+        at_bottom = upper.view(by_value).index_select(-2, bottom)
+        ends = [(bottom, at_bottom - softplus(at_bottom)), (top, -softplus(lower.view(by_value).index_select(-2, top)))]
+        log_bin = upper.sigmoid_().sub_(lower.sigmoid_())  # the mass, then its log
+        tiny = log_bin <= 1e-5
+        log_bin.clamp_(min=1e-12).log_()
+        if tiny.any():  # in a mixture most components' bins are far from the value: computed everywhere, then chosen
+            log_density = softplus(middle).mul_(-2).add_(middle).sub_(log_scales).sub_(math.log(127.5))
+            log_bin = torch.where(tiny, log_density, log_bin)
+        for where, value in ends:
+            log_bin.view(by_value).index_copy_(-2, where, value)
+        return self.mixed(log_bin, logits)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x ~ p(x|params) as values 0..255 (..., D): a component per position, then the channels in order, each a

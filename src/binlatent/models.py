@@ -176,9 +176,7 @@ class GenerativeModel(nn.Module):
         log_z = self.prior.log_z(lambda: codes, LogZSettings.evaluation(ais, exact_up_to), generator)
         return LogLikelihood(unnormalised, log_z, lower, quadrupled)
 
-    def quadrupled(
-        self, x: torch.Tensor, k: int, unnormalised: np.ndarray, generator=None
-    ) -> np.ndarray | None:
+    def quadrupled(self, x: torch.Tensor, k: int, unnormalised: np.ndarray, generator=None) -> np.ndarray | None:
         """The unnormalised estimate at 4K importance samples: the K already scored (`unnormalised`) and 3K more;
         None for a model that samples no codes (its estimate is exact, or has no K)."""
         if not self.spec.has_code:
