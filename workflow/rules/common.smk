@@ -49,7 +49,10 @@ def benchmark_of(rule):
 
 def constraints_of(rule):
     """Each wildcard of the rule matches only the values its jobs take, and a training seed is a number."""
-    return {"seed": r"\d+", **{name: one_of(PLAN.values(rule, name)) for name in RULES[rule].wildcards}}
+    return {
+        "seed": r"\d+",
+        **{name: one_of(PLAN.values(rule, name)) for name in RULES[rule].wildcards},
+    }
 
 
 # snakemake --report groups the files of the figures directory by the stage they show.
