@@ -232,13 +232,18 @@ def test_the_fast_kernel_computes_the_plain_networks_parameters_and_gradients(
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
 
 
+# the codes' maps a few codes at a time, the parameters of a few, of one, or of all the maps made at once
+@pytest.mark.parametrize(("mapped_codes", "scored_codes"), [(3, 37), (12, 5), (12, 1)])
 @pytest.mark.parametrize(("shape", "pixels"), [((5, 6), "binary"), ((4, 8, 3), "8bit")])
-def test_scoring_many_codes_a_few_at_a_time_gives_the_plain_log_likelihoods(shape, pixels, generator, monkeypatch):
-    monkeypatch.setattr(pixelcnn, "CHUNK_ROWS", 64)
-    monkeypatch.setattr(pixelcnn, "MAPPED_CODE_ROWS", 200)  # the codes' maps a few codes at a time
+def test_scoring_many_codes_a_few_at_a_time_gives_the_plain_log_likelihoods(
+    shape, pixels, mapped_codes, scored_codes, generator, monkeypatch
+):
     torch.manual_seed(9)
     decoder = random_decoder(shape, pixels, 2, border=True)
     x, z = images_and_codes(shape, pixels, 2, 37, generator)
+    monkeypatch.setattr(pixelcnn, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(pixelcnn, "MAPPED_CODE_ROWS", mapped_codes * len(x) * shape[0] * shape[1])
+    monkeypatch.setattr(pixelcnn, "SCORED_OUTPUTS", scored_codes * len(x) * decoder.likelihood.n_outputs)
     with torch.no_grad():
         plain = decoder.likelihood.log_prob(decoder.plain_params(x, z), x.unsqueeze(1))
         torch.testing.assert_close(decoder.log_prob(x, z), plain, rtol=1e-12, atol=1e-9)

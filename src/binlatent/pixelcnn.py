@@ -427,7 +427,7 @@ class GatedRows:
         first, c, r = net.layers[0], self.c, self.r
         batch, k = maps.shape[:2]
         scale = gate_scale(c, maps)[:, :, None]
-        grid = maps.view(batch * k, self.height, self.width, -1)
+        grid = maps.reshape(batch * k, self.height, self.width, -1)
         weight, bias = net.border.weight[:, :, 0, 0], net.border.bias
         row = torch.tanh(grid[:, 0] @ weight.T + bias)  # (B*K, W, C): the row above the image
         col = torch.tanh(grid[:, :, 0] @ weight.T + bias)  # (B*K, H, C): the column left of it
