@@ -16,21 +16,20 @@ their sizes, replayed alone on this machine.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import yaml
 from harness import CPU
-from stage_bounds import ROOT, default_config, digit_like, on_threads, rule_threads
-from stages import merged
+from stage_bounds import ROOT, digit_like, on_threads
 
+from binlatent.configfiles import load_config
 from binlatent.finetune import JointTraining
+from binlatent.image import ImageFormat
 from binlatent.models import build_model, model_arguments
-from binlatent.networks import ImageFormat
-from binlatent.variants import finetune_config, model_network, model_specs
+from binlatent.plan import resource
+from binlatent.variants import finetune_config, resolve
 
 SIZES = {  # name: (config files over config.yaml, image format, training steps timed, images scored)
     "pixelcnn_digits": ((), ImageFormat((28, 28), "binary"), 2, 1),
@@ -49,11 +48,8 @@ class DecoderWork:
 
 
 def sized_config(files: tuple[str, ...]) -> dict[str, Any]:
-    """config.yaml with `files` merged over it, as Snakemake merges them."""
-    config = default_config()
-    for path in files:
-        config = merged(config, yaml.safe_load((ROOT / path).read_text()))
-    return config
+    """config.yaml with `files` merged over it, as Snakemake merges and validates them."""
+    return load_config(ROOT, files)
 
 
 def images_like(image: ImageFormat, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -69,10 +65,10 @@ def decoder_tasks(seed: int, device: torch.device = CPU) -> dict[str, DecoderWor
     tasks: dict[str, DecoderWork] = {}
     for name, (files, image, steps, images) in SIZES.items():
         config = sized_config(files)
-        spec = dataclasses.replace(model_specs(config)["hybrid"], decoder="autoregressive")
+        spec = resolve("hybrid", {**config["models"]["hybrid"], "decoder": "autoregressive"}, config)
         g = torch.Generator(device).manual_seed(seed)
         torch.manual_seed(seed)
-        model = build_model(model_arguments(spec, image, model_network(config["network"], spec))).to(device)
+        model = build_model(model_arguments(spec, image)).to(device)
         cfg = finetune_config(config["finetune"], spec)
         training = JointTraining(model, cfg, g)
         batch = cfg["batch_size"]
@@ -92,8 +88,8 @@ def decoder_tasks(seed: int, device: torch.device = CPU) -> dict[str, DecoderWor
         def warm_step(x: torch.Tensor = x[:batch], training: JointTraining = training) -> float:
             return training.epoch(x)
 
-        train_threads = rule_threads(config, "finetune")
-        score_threads = rule_threads(config, "evaluate")
+        train_threads = resource(config, "finetune", "threads")
+        score_threads = resource(config, "evaluate", "threads")
         tasks[f"{name}_step"] = DecoderWork(on_threads(train_threads, step), on_threads(train_threads, warm_step),
                                             train_threads, batch * steps * cfg["K"])  # fmt: skip
         tasks[f"{name}_score"] = DecoderWork(on_threads(score_threads, score), on_threads(score_threads, score),

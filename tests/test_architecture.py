@@ -24,7 +24,7 @@ LAYERS = {
         set(),
     ),
     "model core": (
-        {"rbm", "sampling", "contrastive", "enumeration", "ais", "ais_diagnostics", "parallel", "softplus", "priors",
+        {"rbm", "sampling", "contrastive", "enumeration", "ais", "ais_diagnostics", "parallel", "softplus", "elu", "priors",
          "priors.base", "priors.log_z", "priors.rbm_prior", "priors.factorised", "priors.gaussian", "priors.no_code",
          "networks", "pixelcnn", "convnets", "likelihoods", "estimators", "models", "rbm_stack", "checkpoints",
          "inputs", "importance",

@@ -11,9 +11,10 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
+
+from binlatent.elu import ELU, elu
 
 
 class ResidualBlock(nn.Module):
@@ -25,7 +26,16 @@ class ResidualBlock(nn.Module):
         self.conv2 = weight_norm(nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.elu(self.conv1(F.elu(x))))
+        return x + self.conv2(elu(self.conv1(elu(x))))
+
+
+class NearestUpsample(nn.Module):
+    """nn.Upsample(scale_factor=2, mode="nearest") as one strided copy: each value to a 2x2 block (torch's own
+    kernel runs at a third of the speed on the CPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, height, width = x.shape
+        return x[:, :, :, None, :, None].expand(n, c, height, 2, width, 2).reshape(n, c, 2 * height, 2 * width)
 
 
 def bottom_side(image_shape: Sequence[int], channels: Sequence[int]) -> tuple[int, int]:
@@ -59,7 +69,7 @@ class ConvEncoderNet(nn.Module):
             layers += [ResidualBlock(c_in) for _ in range(res_blocks)]
             layers.append(weight_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)))
         layers += [ResidualBlock(channels[-1]) for _ in range(res_blocks)]
-        layers += [nn.ELU(), nn.Flatten(), weight_norm(nn.Linear(channels[-1] * height * width, out_features))]
+        layers += [ELU(), nn.Flatten(), weight_norm(nn.Linear(channels[-1] * height * width, out_features))]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,9 +93,9 @@ class ConvDecoderNet(nn.Module):
         layers: list[nn.Module] = []
         for c_in, c_out in zip(channels[::-1][:-1], channels[::-1][1:], strict=True):
             layers += [ResidualBlock(c_in) for _ in range(res_blocks)]
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), weight_norm(nn.Conv2d(c_in, c_out, 3, padding=1))]
+            layers += [NearestUpsample(), weight_norm(nn.Conv2d(c_in, c_out, 3, padding=1))]
         layers += [ResidualBlock(channels[0]) for _ in range(res_blocks)]
-        layers += [nn.ELU(), weight_norm(nn.Conv2d(channels[0], per_position, 1))]
+        layers += [ELU(), weight_norm(nn.Conv2d(channels[0], per_position, 1))]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

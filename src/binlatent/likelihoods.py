@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from binlatent.softplus import log1p_exp_, softplus
+from binlatent.softplus import exp_, log1p_exp_, log_, logsumexp_, softplus
 
 MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on the logistics' log scales
 
@@ -143,7 +143,7 @@ class DiscretisedLogisticMixture:
         middle = torch.sub(scaled, means)  # centred on the coupled means, then scaled: (..., P, C, M)
         for i, (c, j) in enumerate(self.pairs):
             middle[..., c, :].addcmul_(coeffs[..., i, :], scaled[:, j], value=-1)
-        half_bin = torch.neg(log_scales).exp_()  # 1 / scale
+        half_bin = exp_(torch.neg(log_scales))  # 1 / scale
         middle.mul_(half_bin)
         half_bin.mul_(1 / 255)
         upper, lower = torch.add(middle, half_bin), torch.sub(middle, half_bin)
@@ -156,13 +156,14 @@ class DiscretisedLogisticMixture:
         ends = [(bottom, at_bottom - softplus(at_bottom)), (top, -softplus(lower.view(by_value).index_select(-2, top)))]
         log_bin = upper.sigmoid_().sub_(lower.sigmoid_())  # the mass, then its log
         tiny = log_bin <= 1e-5
-        log_bin.clamp_(min=1e-12).log_()
+        log_(log_bin.clamp_(min=1e-12))
         if tiny.any():  # in a mixture most components' bins are far from the value: computed everywhere, then chosen
             log_density = softplus(middle).mul_(-2).add_(middle).sub_(log_scales).sub_(math.log(127.5))
             log_bin = torch.where(tiny, log_density, log_bin)
         for where, value in ends:
             log_bin.view(by_value).index_copy_(-2, where, value)
-        return self.mixed(log_bin, logits)
+        joint = log_bin.sum(-2).add_(logits)
+        return (logsumexp_(joint) - logsumexp_(logits.clone(memory_format=torch.contiguous_format))).sum(-1)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x ~ p(x|params) as values 0..255 (..., D): a component per position, then the channels in order, each a

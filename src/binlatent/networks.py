@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from binlatent.convnets import ConvDecoderNet, ConvEncoderNet, image_channels
+from binlatent.elu import ELU
 from binlatent.image import ImageFormat
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture, bernoulli_log_prob, gaussian_log_prob
 from binlatent.pixelcnn import AutoregressiveDecoder, CodeMaps, GatedPixelCNN
 from binlatent.sampling import bernoulli
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": ELU}
 # Decoder outputs scored at once without autograd: 2 MB of float32, within a core's L2 cache. At 4,000 codes of a
 # digit (12.5 MB) the Bernoulli log-likelihood took as long as the decoder network itself; in pieces of 668, a third.
 CACHED_OUTPUTS = 1 << 19

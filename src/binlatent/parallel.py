@@ -1,7 +1,7 @@
 """Row-split parallelism on the CPU: one single-threaded stream of torch operations per core.
 
-Torch's intra-op threads meet at a barrier after every operation, and idle ones sleep (see
-OMP_WAIT_POLICY in binlatent/__init__.py), so each parallel operation that follows a serial one pays
+Torch's intra-op threads meet at a barrier after every operation, and an idle one spins a few milliseconds
+and then sleeps (binlatent/__init__.py), so a parallel operation that follows a long serial stretch pays
 for waking them. Long loops of many modest operations on independent rows (the AIS runs) instead
 run as `parts` Python threads with one torch thread each: torch's kernels and numpy's random fills
 release the GIL, so the parts run on separate cores and only meet when the caller collects them.

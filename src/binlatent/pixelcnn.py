@@ -30,7 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from binlatent.elu import elu_into
 from binlatent.likelihoods import BernoulliPixels, DiscretisedLogisticMixture
+from binlatent.softplus import exp_
 
 MAPPED_CODE_ROWS = 1 << 16  # rows (image, code, pixel) of the code's maps made at once without autograd: 4 MB at 16
 SCORED_OUTPUTS = 1 << 19  # the likelihood's parameters scored at once without autograd (2 MB, as networks.Decoder's)
@@ -347,12 +349,6 @@ def negated_gate_backward_into(out: torch.Tensor, s: torch.Tensor, gate: torch.T
     torch.addcmul(work, work, sb, value=-1, out=gb)  # g gate (1 - s_b)
 
 
-def elu_into(out: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """out <- elu(h) = h for h > 0, exp(h) - 1 otherwise (torch's elu runs element by element on the CPU)."""
-    torch.clamp(h, max=0, out=out).exp_().sub_(1)
-    return out.add_(h.clamp(min=0))
-
-
 def gate_scale(c: int, like: torch.Tensor) -> torch.Tensor:
     """(2c, 1): 2 on a gate's tanh half, 1 on its sigmoid half."""
     return torch.cat([torch.full((c, 1), 2.0), torch.ones(c, 1)]).to(like)
@@ -614,7 +610,7 @@ class GatedRows:
             self.take_border(g_border, g, "out", nb)
         g_mats[-1].addmm_(g.T, elu_into(e, h[-1]).T)
         g_linear += grad_out.sum(1)
-        torch.mm(mats[-1].T, g.T, out=g_h).mul_(torch.clamp(h[-1], max=0, out=work).exp_())  # elu' = exp(min(h, 0))
+        torch.mm(mats[-1].T, g.T, out=g_h).mul_(exp_(torch.clamp(h[-1], max=0, out=work)))  # elu' = exp(min(h, 0))
         for i in reversed(range(layers)):
             layer, g_layer = self.layer_mats(mats, i), self.layer_mats(g_mats, i)
             g_layer[-2].addmm_(g_h, gh[i].T)

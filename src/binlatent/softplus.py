@@ -14,13 +14,46 @@ import numpy as np
 import torch
 
 
+def numpy_view(t: torch.Tensor) -> np.ndarray | None:
+    """t's memory as a numpy array where numpy's SIMD passes can work on it in place (a contiguous float CPU
+    tensor), else None."""
+    if t.device.type == "cpu" and t.is_contiguous() and t.dtype in (torch.float32, torch.float64):
+        return t.detach().numpy()
+    return None
+
+
+def exp_(t: torch.Tensor) -> torch.Tensor:
+    """t <- exp(t) in place; no autograd."""
+    values = numpy_view(t)
+    if values is None:
+        return t.exp_()
+    np.exp(values, out=values)
+    return t
+
+
+def log_(t: torch.Tensor) -> torch.Tensor:
+    """t <- log(t) in place; no autograd."""
+    values = numpy_view(t)
+    if values is None:
+        return t.log_()
+    np.log(values, out=values)
+    return t
+
+
+def logsumexp_(t: torch.Tensor) -> torch.Tensor:
+    """log sum exp over the last axis of finite values, t overwritten; no autograd. torch's logsumexp, over so
+    short an axis as a mixture's, spends most of its time in its own exp and log."""
+    top = t.amax(-1, keepdim=True)
+    return log_(exp_(t.sub_(top)).sum(-1)).add_(top.squeeze(-1))
+
+
 def log1p_exp_(t: torch.Tensor) -> torch.Tensor:
     """t <- log(1 + exp(t)) in place, for t <= 0 (exp cannot overflow); no autograd."""
-    if t.device.type == "cpu" and t.is_contiguous() and t.dtype in (torch.float32, torch.float64):
-        values = t.numpy()
-        np.log1p(np.exp(values, out=values), out=values)
-        return t
-    return t.exp_().log1p_()
+    values = numpy_view(t)
+    if values is None:
+        return t.exp_().log1p_()
+    np.log1p(np.exp(values, out=values), out=values)
+    return t
 
 
 class _Softplus(torch.autograd.Function):
