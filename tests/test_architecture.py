@@ -24,10 +24,10 @@ LAYERS = {
         set(),
     ),
     "model core": (
-        {"rbm", "sampling", "contrastive", "enumeration", "ais", "ais_diagnostics", "parallel", "softplus", "elu", "priors",
-         "priors.base", "priors.log_z", "priors.rbm_prior", "priors.factorised", "priors.gaussian", "priors.no_code",
+        {"rbm", "sampling", "contrastive", "enumeration", "ais", "ais_diagnostics", "parallel", "softplus", "elu",
+         "priors", "priors.base", "priors.log_z", "priors.rbm_prior", "priors.factorised", "priors.gaussian",
          "networks", "pixelcnn", "convnets", "likelihoods", "estimators", "models", "rbm_stack", "checkpoints",
-         "inputs", "importance",
+         "priors.no_code", "inputs", "importance",
          "datasets.mnist", "datasets.cifar10"},
         {"configuration"},
     ),

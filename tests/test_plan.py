@@ -18,7 +18,11 @@ from binlatent.configfiles import load_config
 from binlatent.datasets import DataError
 from binlatent.plan import Plan, PlanError, flat
 
-CONFIG_FILES = [[], *[[f"configs/{path.name}"] for path in sorted((REPO / "configs").glob("*.yaml"))]]
+LAYERED = [  # configs meant to be given after another, as their first lines say
+    ["configs/autoregressive.yaml", "configs/autoregressive_tuning.yaml"],
+    ["configs/patches.yaml", "configs/patches_peers.yaml"],
+]
+CONFIG_FILES = [[], *[[f"configs/{path.name}"] for path in sorted((REPO / "configs").glob("*.yaml"))], *LAYERED]
 
 
 def dry_run_jobs(stdout: str) -> dict[str, set[str]]:
@@ -31,11 +35,11 @@ def dry_run_jobs(stdout: str) -> dict[str, set[str]]:
     return jobs
 
 
-@pytest.mark.parametrize("files", CONFIG_FILES, ids=lambda files: files[0] if files else "config.yaml")
+@pytest.mark.parametrize("files", CONFIG_FILES, ids=lambda files: "+".join(files) or "config.yaml")
 def test_the_plans_jobs_are_exactly_the_jobs_snakemake_plans(files, tmp_path):
     out = tmp_path / "out"
     plan = Plan(load_config(REPO, files, outdir=str(out)))
-    result = snakemake("-n", *[arg for f in files for arg in ("--configfile", f)], "--config", f"outdir={out}")
+    result = snakemake("-n", *(["--configfile", *files] if files else []), "--config", f"outdir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     planned = dry_run_jobs(result.stdout)
     assert planned == {job.log: set(flat(job.outputs.values())) for job in plan.jobs}
