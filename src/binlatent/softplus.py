@@ -10,6 +10,8 @@ enumeration keeps torch's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -22,22 +24,23 @@ def numpy_view(t: torch.Tensor) -> np.ndarray | None:
     return None
 
 
-def exp_(t: torch.Tensor) -> torch.Tensor:
-    """t <- exp(t) in place; no autograd."""
+def in_place(t: torch.Tensor, numpy_pass: np.ufunc, torch_pass: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """t <- f(t) in place by numpy's ufunc where it can work on t's memory, else by torch's in-place method."""
     values = numpy_view(t)
     if values is None:
-        return t.exp_()
-    np.exp(values, out=values)
+        return torch_pass(t)
+    numpy_pass(values, out=values)
     return t
+
+
+def exp_(t: torch.Tensor) -> torch.Tensor:
+    """t <- exp(t) in place; no autograd."""
+    return in_place(t, np.exp, torch.Tensor.exp_)
 
 
 def log_(t: torch.Tensor) -> torch.Tensor:
     """t <- log(t) in place; no autograd."""
-    values = numpy_view(t)
-    if values is None:
-        return t.log_()
-    np.log(values, out=values)
-    return t
+    return in_place(t, np.log, torch.Tensor.log_)
 
 
 def logsumexp_(t: torch.Tensor) -> torch.Tensor:
