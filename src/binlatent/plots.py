@@ -180,12 +180,15 @@ def draw_results(table: pd.DataFrame, key: str, title: str, best_codec: pd.Serie
     lines. `table` has `label`, `source`, key and its _se, _low and _high."""
     ours = table[table["source"] == "this workflow"].sort_values(key, ascending=key == "test_bpd")
     published = table[table["source"].str.startswith("published") & table[key].notna()]
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.5 * len(ours)), layout="constrained")
+    labels = [textwrap.fill(label, 44) for label in ours["label"]]  # long model labels would squeeze the axes
+    height = 2.6 + 0.2 * sum(label.count("\n") + 2 for label in labels)  # inches: the legend below, the rows
+    fig, ax = plt.subplots(figsize=(10, height), layout="constrained")
     y = np.arange(len(ours))[::-1]
     values = ours[key].to_numpy(float)
     ax.errorbar(values, y, xerr=[values - ours[f"{key}_low"], ours[f"{key}_high"] - values], fmt="none", ecolor="0.6")
     ax.errorbar(values, y, xerr=ours[f"{key}_se"], fmt="o", color="tab:blue", elinewidth=3, capsize=0)
-    ax.set_yticks(y, ours["label"])
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.6, len(ours) - 0.4)
     styles = ["--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
     for i, (_, row) in enumerate(published.sort_values(key).iterrows()):
         label = f"published: {row['model']} ({row[key]:.2f})"
@@ -196,7 +199,7 @@ def draw_results(table: pd.DataFrame, key: str, title: str, best_codec: pd.Serie
         ax.axvline(best_codec[key], color="tab:green", lw=2, label=label)
         lines = f"best lossless codec: green line, same images; {lines}"
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+        fig.legend(fontsize=7, loc="outside lower center", ncols=2)
     better = "lower" if key == "test_bpd" else "higher"
     unit = "bits per dimension" if key == "test_bpd" else "log-likelihood (nats per image)"
     ax.set_xlabel(f"test {unit}, {better} is better")
