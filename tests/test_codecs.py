@@ -196,7 +196,7 @@ def test_the_bits_per_dim_figure_draws_the_best_codec_as_a_labelled_line(tmp_pat
         and f"({best['test_bpd']:.3f})" in lines[0].get_label()
     )
     np.testing.assert_allclose(lines[0].get_xdata(), best["test_bpd"])
-    assert lines[0].get_label() in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert lines[0].get_label() in [t.get_text() for t in figures[0].legends[0].get_texts()]  # the legend below
     assert "bits per dimension" in ax.get_xlabel()
     write_results(metrics, *tables(tmp_path), "8bit")  # no reference rows: no codec line
     assert not [line for line in figures[1].axes[0].get_lines() if "codec" in line.get_label()]
