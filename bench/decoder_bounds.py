@@ -47,11 +47,6 @@ class DecoderWork:
     pairs: int
 
 
-def sized_config(files: tuple[str, ...]) -> dict[str, Any]:
-    """config.yaml with `files` merged over it, as Snakemake merges and validates them."""
-    return load_config(ROOT, files)
-
-
 def images_like(image: ImageFormat, n: int, generator: torch.Generator) -> torch.Tensor:
     """n flat images: digit-like binary ones (28x28), or uniform 8-bit values."""
     if image.pixels == "binary":
@@ -64,7 +59,7 @@ def decoder_tasks(seed: int, device: torch.device = CPU) -> dict[str, DecoderWor
     Weights start from the global CPU generator, as in the workflow's stages."""
     tasks: dict[str, DecoderWork] = {}
     for name, (files, image, steps, images) in SIZES.items():
-        config = sized_config(files)
+        config = load_config(ROOT, files)  # merged and validated as Snakemake does
         spec = resolve("hybrid", {**config["models"]["hybrid"], "decoder": "autoregressive"}, config)
         g = torch.Generator(device).manual_seed(seed)
         torch.manual_seed(seed)

@@ -123,12 +123,15 @@ class DiscretisedLogisticMixture:
         return self.mixed(log_bin, logits)
 
     @staticmethod
-    def mixed(log_bin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    def mixed(log_bin: torch.Tensor, logits: torch.Tensor, in_place: bool = False) -> torch.Tensor:
         """sum over positions of log sum_m softmax(logits)_m prod_c bin_c, from log_bin (..., P, C, M) and logits
         (..., P, M), as logsumexp(sum_c log bin + logits) - logsumexp(logits): torch's log_softmax over so short a
-        last axis is ten times slower."""
-        logits = logits.contiguous()
-        return (torch.logsumexp(log_bin.sum(-2) + logits, -1) - torch.logsumexp(logits, -1)).sum(-1)
+        last axis is ten times slower. in_place (no autograd): the logsumexps by softplus.logsumexp_, numpy's passes
+        on temporaries."""
+        joint = log_bin.sum(-2) + logits
+        if in_place:
+            return (logsumexp_(joint) - logsumexp_(logits.clone(memory_format=torch.contiguous_format))).sum(-1)
+        return (torch.logsumexp(joint, -1) - torch.logsumexp(logits.contiguous(), -1)).sum(-1)
 
     @torch.no_grad()
     def scored_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -162,8 +165,7 @@ class DiscretisedLogisticMixture:
             log_bin = torch.where(tiny, log_density, log_bin)
         for where, value in ends:
             log_bin.view(by_value).index_copy_(-2, where, value)
-        joint = log_bin.sum(-2).add_(logits)
-        return (logsumexp_(joint) - logsumexp_(logits.clone(memory_format=torch.contiguous_format))).sum(-1)
+        return self.mixed(log_bin, logits, in_place=True)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x ~ p(x|params) as values 0..255 (..., D): a component per position, then the channels in order, each a
